@@ -1,0 +1,56 @@
+"""Process exit-code registry: a range per role, one line of help per code.
+
+Ranges: 0–9 common, 10–29 core tools (``aiotwin``), 100–149 ``aiotwin-device``, 200–249
+``aiotwin-gateway`` (reserved), 300–349 ``aiotwin-coordinator`` (reserved).
+Every code has a documentation page ``docs/ref-exit-codes/<code>.md`` (checked by a test and by
+``scripts/lint_architecture.py``).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """All exit codes of all aiotwin console scripts."""
+
+    SUCCESS = 0
+    FAILURE = 1
+    USAGE = 2
+    INTERRUPTED = 3
+    CONFIG_INVALID = 4
+    BACKEND_MISSING = 5
+    TERMINATED = 6
+
+    SCENE_INVALID = 10
+    MODEL_BUILD_FAILED = 11
+
+    DEVICE_HW_ROOT_INVALID = 100
+    DEVICE_NO_VARIANT = 101
+    DEVICE_BUNDLE_INVALID = 102
+    DEVICE_SOURCE_FAILED = 103
+    DEVICE_OUTBOX_ERROR = 104
+    DEVICE_DOCTOR_MISSING = 105
+    DEVICE_PORT_IN_USE = 106
+
+
+EXIT_HELP: dict[ExitCode, str] = {
+    ExitCode.SUCCESS: "Finished without error.",
+    ExitCode.FAILURE: "An unexpected error; rerun with -v for the traceback and report it.",
+    ExitCode.USAGE: "The command line is wrong; see --help.",
+    ExitCode.INTERRUPTED: "Stopped by Ctrl-C (SIGINT) after a clean shutdown.",
+    ExitCode.CONFIG_INVALID: "The config file has errors; each is printed with file, line and key.",
+    ExitCode.BACKEND_MISSING: "An optional backend is not installed; install the extra the message names.",
+    ExitCode.TERMINATED: "Stopped by SIGTERM after a clean shutdown (only when --strict-exit is given).",
+    ExitCode.SCENE_INVALID: "The synthetic camera spec is malformed or unknown.",
+    ExitCode.MODEL_BUILD_FAILED: "Training or exporting the model bundle failed.",
+    ExitCode.DEVICE_HW_ROOT_INVALID: "The hardware root (--root) is not a readable directory tree.",
+    ExitCode.DEVICE_NO_VARIANT: "No model variant of the bundle can run on this hardware with installed runtimes.",
+    ExitCode.DEVICE_BUNDLE_INVALID: "The model bundle is malformed or fails sha256/shape verification.",
+    ExitCode.DEVICE_SOURCE_FAILED: "The camera source cannot be opened (and --frames/run mode cannot wait).",
+    ExitCode.DEVICE_OUTBOX_ERROR: "The event outbox database cannot be opened or is corrupt.",
+    ExitCode.DEVICE_DOCTOR_MISSING: "doctor --expect-all found missing backends or extras.",
+    ExitCode.DEVICE_PORT_IN_USE: "The metrics/health port is already in use; set [metrics] port or use 0.",
+}
+
+__all__ = ["EXIT_HELP", "ExitCode"]

@@ -1,0 +1,3 @@
+"""The camera node runtime (``aiotwin-device``)."""
+
+__all__: list[str] = []

@@ -1,0 +1,53 @@
+"""Errors of the camera node runtime.
+
+Tree::
+
+    AiotwinError (aiotwin)
+    └── DeviceError
+        ├── HardwareProbeError     the hardware root is unusable (not a directory, unreadable files)
+        ├── ProfileError           a hw_profiles TOML is malformed (file, key, reason)
+        ├── NoVariantError         nothing in the bundle can run here (carries every rejection reason)
+        ├── SourceError            a camera source cannot be opened or has failed
+        │   └── SourceUnsupported  the source kind needs a build/backend that is not present
+        └── OutboxError            the SQLite outbox cannot be opened or written
+
+Engine failures are :class:`aiotwin.EngineError` (engines live in the core, shared with gateways).
+"""
+
+from __future__ import annotations
+
+from aiotwin._exceptions import AiotwinError
+
+
+class DeviceError(AiotwinError):
+    """Base of all camera-node errors."""
+
+
+class HardwareProbeError(DeviceError):
+    """The hardware root cannot be probed."""
+
+
+class ProfileError(DeviceError):
+    """A hardware profile is malformed."""
+
+
+class NoVariantError(DeviceError):
+    """No variant of the bundle can run on this hardware with the installed runtimes."""
+
+
+class SourceError(DeviceError):
+    """A camera source failed to open or read."""
+
+
+class SourceUnsupported(SourceError):
+    """The source kind is not supported by the installed OpenCV build or backends."""
+
+
+class OutboxError(DeviceError):
+    """The event outbox failed."""
+
+
+__all__ = [
+    "DeviceError", "HardwareProbeError", "NoVariantError", "OutboxError", "ProfileError",
+    "SourceError", "SourceUnsupported",
+]

@@ -1,5 +1,34 @@
 """aiotwin core: what every role shares (wire types, config, errors, models, scenes)."""
 
+from aiotwin._exceptions import (
+    AiotwinError,
+    BackendMissing,
+    BundleError,
+    BundleIntegrityError,
+    ConfigError,
+    ConfigProblem,
+    EngineError,
+    NodeAuthFailed,
+    NodeLifecycleError,
+    NodeNotReady,
+    NodeSetupError,
+    SceneError,
+)
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AiotwinError",
+    "BackendMissing",
+    "BundleError",
+    "BundleIntegrityError",
+    "ConfigError",
+    "ConfigProblem",
+    "EngineError",
+    "NodeAuthFailed",
+    "NodeLifecycleError",
+    "NodeNotReady",
+    "NodeSetupError",
+    "SceneError",
+    "__version__",
+]

@@ -142,7 +142,7 @@ def _parse_variant(vid: str, data: Any, where: str) -> VariantEntry:
     for name, v in (("accuracy", acc), ("latency_ms", lat)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
             raise BundleError(f"{w}: {name} must be a number")
-    return VariantEntry(file, sha, size, layout, _req(data, "dtype", str, w),  # type: ignore[arg-type]
+    return VariantEntry(file, sha, size, layout, _req(data, "dtype", str, w),
                         None if acc is None else float(acc), None if lat is None else float(lat))
 
 

@@ -69,7 +69,7 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "").replace("pathlib.", "")
 
 
-def _convert(value: Any, tp: Any, path: list[str], ctx: _Ctx) -> Any:  # noqa: C901
+def _convert(value: Any, tp: Any, path: list[str], ctx: _Ctx) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value

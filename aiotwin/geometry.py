@@ -45,7 +45,7 @@ def within_segment(line: Line, pt: tuple[float, float], margin: float = 0.0) -> 
     if length_sq == 0:
         return False
     t = ((pt[0] - x1) * dx + (pt[1] - y1) * dy) / length_sq
-    m = margin / length_sq**0.5
+    m: float = margin / float(length_sq) ** 0.5
     return -m <= t <= 1 + m
 
 

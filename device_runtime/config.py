@@ -1,0 +1,176 @@
+"""Typed configuration of a camera node (``device.toml``).
+
+Example::
+
+    node-id = "cam-node-17"          # defaults to a hardware serial (never an address)
+    data-dir = "/var/lib/aiotwin"    # outbox, samples, model slots
+    bundle = "/opt/aiotwin/bundle"   # default: the bundle shipped in the package
+    variant = "onnx-int8"            # override auto-selection (also AIOTWIN_VARIANT)
+    threads = 2
+
+    [metrics]
+    host = "127.0.0.1"
+    port = 9464
+
+    [outbox]
+    max-events = 100000
+    ttl-s = 604800
+
+    [[cameras]]
+    id = "north-1"
+    source = "rtsp://10.0.0.5/stream1"   # /dev/video0, 0, file path, rtsp://, gst pipeline, synthetic:NAME?seed=N
+    line = [0, 400, 1280, 400]
+    line-id = "stopline"
+    [[cameras.lanes]]
+    id = "nb-1"
+    polygon = [[0, 300], [640, 300], [640, 720], [0, 720]]
+    [[cameras.mask-zones]]
+    polygon = [[1000, 0], [1280, 0], [1280, 200], [1000, 200]]
+
+Per-backend parameter classes live here, never in the backend modules, so loading config never
+imports onnxruntime/cv2/torch. Loading goes through :func:`aiotwin.config.load_toml` (unknown keys
+rejected, every error reported with file, line and key path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from aiotwin.config import load_toml
+
+# Production defaults, each with its source.
+DEFAULT_METRICS_PORT = 9464  # OpenTelemetry/Prometheus exporter convention
+DEFAULT_OUTBOX_MAX_EVENTS = 100_000  # ~a week of a busy 4-lane junction at ~10 crossings/min
+DEFAULT_OUTBOX_TTL_S = 7 * 24 * 3600  # one week: covers a long gateway outage
+DEFAULT_CONFIRM_FRAMES = 3  # frames a track must stay across the line before it counts
+DEFAULT_MAX_MISSED_FRAMES = 20  # > the ~15-frame occlusion (a car behind a bus) the tracker must bridge
+DEFAULT_QUEUE_FRAMES = 4  # bounded frame queue, drop-oldest
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A polygon in image pixels (lanes, privacy mask zones, region of interest)."""
+
+    polygon: list[tuple[float, float]]
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.polygon) < 3:
+            raise ValueError("a polygon needs at least 3 points")
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Background subtraction and blob extraction."""
+
+    downscale: int = 2  # process motion at 1/downscale resolution
+    history: int = 300
+    var_threshold: float = 24.0
+    min_area: int = 150  # at full resolution, px²
+    learning_rate: float = -1.0  # -1: OpenCV automatic
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    iou_threshold: float = 0.2
+    max_missed_frames: int = DEFAULT_MAX_MISSED_FRAMES
+    min_hits: int = 2
+
+
+@dataclass(frozen=True)
+class CountingConfig:
+    confirm_frames: int = DEFAULT_CONFIRM_FRAMES
+    line_margin_px: float = 30.0  # a crossing may land this far beyond the segment's ends
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    blur_faces: bool = True
+    blur_plates: bool = True
+    allow_full_frames: bool = False  # never send a full frame unless this says so
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    frozen_frames: int = 50  # identical consecutive frames → frozen
+    black_level: float = 12.0  # mean luma below → black
+    blur_threshold: float = 15.0  # variance of Laplacian below → occluded/defocused
+    window_frames: int = 25
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    id: str
+    source: str
+    line: tuple[float, float, float, float] | None = None  # default: horizontal line at mid-height
+    line_id: str = "line-0"
+    fps: float | None = None  # pace a file/synthetic source; None: as fast as the source gives
+    lanes: list[Zone] = field(default_factory=list)
+    mask_zones: list[Zone] = field(default_factory=list)
+    roi: Zone | None = None
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    counting: CountingConfig = field(default_factory=CountingConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    queue_frames: int = DEFAULT_QUEUE_FRAMES
+    reconnect_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_METRICS_PORT  # 0: pick a free port (logged)
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    max_events: int = DEFAULT_OUTBOX_MAX_EVENTS
+    ttl_s: float = DEFAULT_OUTBOX_TTL_S
+    overflow: Literal["drop-oldest", "reject-new"] = "drop-oldest"
+
+
+@dataclass(frozen=True)
+class OnnxParams:
+    """onnxruntime parameters (kept here so config loading never imports onnxruntime)."""
+
+    providers: list[str] = field(default_factory=list)  # empty: best available
+    trt_cache_dir: Path | None = None
+    intra_op_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class LiteRtParams:
+    delegate: str = "libedgetpu.so.1"
+    use_xnnpack: bool = True
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    cameras: list[CameraConfig] = field(default_factory=list)
+    node_id: str | None = None
+    data_dir: Path = Path("/var/lib/aiotwin")
+    bundle: Path | None = None
+    variant: str | None = None
+    backend: Literal["onnx", "tflite"] | None = None
+    threads: int = 2
+    offload_threshold: float = 0.6  # confidence below which a crop is a candidate for offload
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    onnx: OnnxParams = field(default_factory=OnnxParams)
+    litert: LiteRtParams = field(default_factory=LiteRtParams)
+    hw_root: Path = Path("/")
+
+
+def load_device_config(path: Path) -> DeviceConfig:
+    """Load ``device.toml``; raise :class:`aiotwin.ConfigError` listing every problem."""
+    return load_toml(DeviceConfig, path)
+
+
+__all__ = [
+    "CameraConfig", "CountingConfig", "DeviceConfig", "HealthConfig", "LiteRtParams", "MetricsConfig",
+    "MotionConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig", "TrackerConfig", "Zone",
+    "load_device_config",
+]

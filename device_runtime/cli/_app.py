@@ -10,7 +10,14 @@ import typer
 
 from aiotwin.clitools import CORE_ERROR_CODES, Guard, setup_logging
 from aiotwin.exitcodes import ExitCode
-from device_runtime._exceptions import HardwareProbeError, NoVariantError, OutboxError, SourceError
+from device_runtime._exceptions import (
+    HardwareProbeError,
+    NoVariantError,
+    OutboxError,
+    PortInUseError,
+    ProfileError,
+    SourceError,
+)
 
 app = typer.Typer(
     name="aiotwin-device",
@@ -24,9 +31,11 @@ guarded = Guard(
     "aiotwin-device",
     (
         (HardwareProbeError, ExitCode.DEVICE_HW_ROOT_INVALID),
+        (ProfileError, ExitCode.CONFIG_INVALID),
         (NoVariantError, ExitCode.DEVICE_NO_VARIANT),
         (SourceError, ExitCode.DEVICE_SOURCE_FAILED),
         (OutboxError, ExitCode.DEVICE_OUTBOX_ERROR),
+        (PortInUseError, ExitCode.DEVICE_PORT_IN_USE),
         *CORE_ERROR_CODES,
     ),
 )

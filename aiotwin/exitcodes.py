@@ -32,6 +32,8 @@ class ExitCode(IntEnum):
     DEVICE_OUTBOX_ERROR = 104
     DEVICE_DOCTOR_MISSING = 105
     DEVICE_PORT_IN_USE = 106
+    DEVICE_ENGINE_FAILED = 107
+    DEVICE_DATA_DIR_INVALID = 108
 
 
 EXIT_HELP: dict[ExitCode, str] = {
@@ -51,6 +53,8 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.DEVICE_OUTBOX_ERROR: "The event outbox database cannot be opened or is corrupt.",
     ExitCode.DEVICE_DOCTOR_MISSING: "doctor --expect-all found missing backends or extras.",
     ExitCode.DEVICE_PORT_IN_USE: "The metrics/health port is already in use; set [metrics] port or use 0.",
+    ExitCode.DEVICE_ENGINE_FAILED: "The inference runtime could not load or run the chosen model variant.",
+    ExitCode.DEVICE_DATA_DIR_INVALID: "The data dir cannot be created or written; fix its permissions or pick another.",
 }
 
 __all__ = ["EXIT_HELP", "ExitCode"]

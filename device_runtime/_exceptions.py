@@ -9,7 +9,9 @@ Tree::
         ├── NoVariantError         nothing in the bundle can run here (carries every rejection reason)
         ├── SourceError            a camera source cannot be opened or has failed
         │   └── SourceUnsupported  the source kind needs a build/backend that is not present
-        └── OutboxError            the SQLite outbox cannot be opened or written
+        ├── OutboxError            the SQLite outbox cannot be opened or written
+        ├── PortInUseError         the metrics/health port is taken by another process
+        └── DataDirError           the data dir cannot be created or written
 
 Engine failures are :class:`aiotwin.EngineError` (engines live in the core, shared with gateways).
 """
@@ -47,7 +49,15 @@ class OutboxError(DeviceError):
     """The event outbox failed."""
 
 
+class PortInUseError(DeviceError):
+    """The metrics/health HTTP port is already in use."""
+
+
+class DataDirError(DeviceError):
+    """The node's data dir cannot be created or written."""
+
+
 __all__ = [
-    "DeviceError", "HardwareProbeError", "NoVariantError", "OutboxError", "ProfileError",
-    "SourceError", "SourceUnsupported",
+    "DataDirError", "DeviceError", "HardwareProbeError", "NoVariantError", "OutboxError", "PortInUseError",
+    "ProfileError", "SourceError", "SourceUnsupported",
 ]

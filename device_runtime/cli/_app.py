@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import typer
 
+from aiotwin._exceptions import EngineError
 from aiotwin.clitools import CORE_ERROR_CODES, Guard, setup_logging
 from aiotwin.exitcodes import ExitCode
 from device_runtime._exceptions import (
+    DataDirError,
     HardwareProbeError,
     NoVariantError,
     OutboxError,
@@ -36,6 +38,8 @@ guarded = Guard(
         (SourceError, ExitCode.DEVICE_SOURCE_FAILED),
         (OutboxError, ExitCode.DEVICE_OUTBOX_ERROR),
         (PortInUseError, ExitCode.DEVICE_PORT_IN_USE),
+        (DataDirError, ExitCode.DEVICE_DATA_DIR_INVALID),
+        (EngineError, ExitCode.DEVICE_ENGINE_FAILED),
         *CORE_ERROR_CODES,
     ),
 )

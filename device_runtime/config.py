@@ -80,6 +80,15 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True)
+class ClassifyConfig:
+    """When the pipeline classifies a track's crops (a track's class is the vote over them)."""
+
+    first_k: int = 3  # classify a track on its first K clear sightings
+    every_m: int = 10  # then once every M frames
+    padding: float = 0.1  # crop padding, a share of the box size on each side
+
+
+@dataclass(frozen=True)
 class CountingConfig:
     confirm_frames: int = DEFAULT_CONFIRM_FRAMES
     line_margin_px: float = 30.0  # a crossing may land this far beyond the segment's ends
@@ -113,6 +122,7 @@ class CameraConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     counting: CountingConfig = field(default_factory=CountingConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     reconnect_max_s: float = 30.0
@@ -170,7 +180,8 @@ def load_device_config(path: Path) -> DeviceConfig:
 
 
 __all__ = [
-    "CameraConfig", "CountingConfig", "DeviceConfig", "HealthConfig", "LiteRtParams", "MetricsConfig",
+    "CameraConfig", "ClassifyConfig", "CountingConfig", "DeviceConfig", "HealthConfig", "LiteRtParams",
+    "MetricsConfig",
     "MotionConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig", "TrackerConfig", "Zone",
     "load_device_config",
 ]

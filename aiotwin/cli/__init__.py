@@ -6,7 +6,7 @@ import importlib
 
 from aiotwin.cli._app import app
 
-_VERBS = ("scenes", "models", "demo")
+_VERBS = ("scenes", "models", "demo", "netem")
 for _verb in _VERBS:
     try:
         importlib.import_module(f"aiotwin.cli.{_verb}")

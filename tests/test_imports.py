@@ -10,7 +10,7 @@ import sys
 import pytest
 
 HEAVY = ("torch", "onnxruntime", "cv2", "flwr", "ai_edge_litert", "tflite_runtime", "litert_torch", "onnx")
-ROLES = ("aiotwin", "device_runtime", "hw_profiles")
+ROLES = ("aiotwin", "device_runtime", "gateway", "hw_profiles")
 
 
 def _heavy_after(code: str) -> list[str]:
@@ -42,7 +42,7 @@ def test_help_and_config_loading_import_no_heavy_backend(code):
     assert _heavy_after(code) == []
 
 
-PUBLIC_PACKAGES = ("aiotwin", "device_runtime", "hw_profiles")
+PUBLIC_PACKAGES = ("aiotwin", "device_runtime", "gateway", "hw_profiles")
 
 
 @pytest.mark.parametrize("name", PUBLIC_PACKAGES)

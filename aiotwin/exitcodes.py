@@ -35,6 +35,13 @@ class ExitCode(IntEnum):
     DEVICE_ENGINE_FAILED = 107
     DEVICE_DATA_DIR_INVALID = 108
 
+    GATEWAY_PORT_IN_USE = 200
+    GATEWAY_BUNDLE_INVALID = 201
+    GATEWAY_NO_VARIANT = 202
+    GATEWAY_ENGINE_FAILED = 203
+    GATEWAY_MDNS_UNAVAILABLE = 204
+    GATEWAY_DOCTOR_MISSING = 205
+
 
 EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.SUCCESS: "Finished without error.",
@@ -55,6 +62,12 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.DEVICE_PORT_IN_USE: "The metrics/health port is already in use; set [metrics] port or use 0.",
     ExitCode.DEVICE_ENGINE_FAILED: "The inference runtime could not load or run the chosen model variant.",
     ExitCode.DEVICE_DATA_DIR_INVALID: "The data dir cannot be created or written; fix its permissions or pick another.",
+    ExitCode.GATEWAY_PORT_IN_USE: "The inference instance's HTTP port is already in use; pick another or use --port 0.",
+    ExitCode.GATEWAY_BUNDLE_INVALID: "The bundle to serve is missing, malformed or fails sha256/shape verification.",
+    ExitCode.GATEWAY_NO_VARIANT: "The bundle has no variant that can run here (or not the one --variant names).",
+    ExitCode.GATEWAY_ENGINE_FAILED: "The inference runtime could not load or run the served model variant.",
+    ExitCode.GATEWAY_MDNS_UNAVAILABLE: "mDNS cannot start on the chosen interfaces; fix multicast or pass --no-mdns.",
+    ExitCode.GATEWAY_DOCTOR_MISSING: "gateway doctor --expect-all found a missing inference backend or no bundle.",
 }
 
 __all__ = ["EXIT_HELP", "ExitCode"]

@@ -1,0 +1,53 @@
+"""The ``aiotwin-gateway`` typer app and its error → exit-code table.
+
+Each verb is a thin function in ``gateway/cli/<verb>.py`` that registers itself on :data:`app` and
+runs its body through :data:`guarded`. Nothing here imports a heavy backend.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from aiotwin._exceptions import BundleError, EngineError
+from aiotwin.clitools import CORE_ERROR_CODES, Guard, setup_logging
+from aiotwin.exitcodes import ExitCode
+from aiotwin.netem._exceptions import ShapeError
+from gateway._exceptions import (
+    DiscoveryError,
+    InvalidServeConfig,
+    NoServableVariant,
+    ServePortInUse,
+)
+
+app = typer.Typer(
+    name="aiotwin-gateway",
+    help="The aiotwin gateway: QoS-aware routing and inference instances for offloaded crops.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+guarded = Guard(
+    "aiotwin-gateway",
+    (
+        (ServePortInUse, ExitCode.GATEWAY_PORT_IN_USE),
+        (NoServableVariant, ExitCode.GATEWAY_NO_VARIANT),
+        (BundleError, ExitCode.GATEWAY_BUNDLE_INVALID),
+        (EngineError, ExitCode.GATEWAY_ENGINE_FAILED),
+        (DiscoveryError, ExitCode.GATEWAY_MDNS_UNAVAILABLE),
+        (InvalidServeConfig, ExitCode.USAGE),
+        (ShapeError, ExitCode.USAGE),
+        *CORE_ERROR_CODES,
+    ),
+)
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks on errors."),
+) -> None:
+    guarded.verbose = verbose
+    setup_logging(verbose)
+
+
+__all__ = ["app", "guarded"]

@@ -51,13 +51,15 @@ def quantize(x: F32Batch, scale: float, zero_point: int, dtype: type[np.signedin
     """Affine quantisation ``round(x/scale) + zero_point`` clipped to ``dtype``'s range."""
     info = np.iinfo(dtype)
     q = np.round(x / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    out: npt.NDArray[np.integer] = np.clip(q, info.min, info.max).astype(dtype)
+    return out
 
 
 def softmax(logits: npt.NDArray[np.floating]) -> F32Batch:
     z = logits.astype(np.float32) - logits.max(axis=1, keepdims=True).astype(np.float32)
     e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    probs: F32Batch = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probs
 
 
 __all__ = ["normalize", "quantize", "resize_crops", "softmax"]

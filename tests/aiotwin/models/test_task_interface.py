@@ -1,0 +1,122 @@
+"""The Task interface on the reference VehicleClassifier (needs torch: the train extra)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from aiotwin.models import ArrayStore, Task, WeightsMismatch, load_task
+from aiotwin.models.data import toy_store
+from aiotwin.models.recipe import TASK_REF, TrainConfig
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.train
+
+FAST = TrainConfig(epochs=1, batch_size=32)
+
+
+def _task(seed: int = 0, arch: str = "edge"):
+    return load_task(TASK_REF, arch=arch, seed=seed, train_config=FAST)
+
+
+@pytest.fixture(scope="module")
+def toy() -> ArrayStore:
+    return toy_store(96, seed=3)
+
+
+def test_load_task_builds_a_task():
+    task = _task()
+    assert isinstance(task, Task)
+    assert task.name == "vehicle-edge"
+    assert task.version == 0
+    assert len(task.labels) == 6
+
+
+def test_get_set_weights_round_trip():
+    a, b = _task(seed=1), _task(seed=2)
+    wa = a.get_weights()
+    assert any(not np.array_equal(x, y) for x, y in zip(wa, b.get_weights(), strict=True))
+    b.set_weights(wa, version=7)
+    assert b.version == 7
+    for x, y in zip(wa, b.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_get_weights_returns_copies():
+    task = _task()
+    w = task.get_weights()
+    w[0][...] = 0
+    assert not np.array_equal(task.get_weights()[0], w[0])
+
+
+def test_set_weights_shape_mismatch_is_refused():
+    task = _task()
+    w = task.get_weights()
+    w[0] = np.zeros((*w[0].shape[:-1], w[0].shape[-1] + 1), dtype=w[0].dtype)
+    with pytest.raises(WeightsMismatch, match="shape"):
+        task.set_weights(w)
+
+
+def test_set_weights_count_mismatch_and_nan_are_refused():
+    task = _task()
+    w = task.get_weights()
+    with pytest.raises(WeightsMismatch, match="arrays"):
+        task.set_weights(w[:-1])
+    w[-1] = np.full_like(w[-1], np.nan)
+    with pytest.raises(WeightsMismatch, match="NaN"):
+        task.set_weights(w)
+
+
+def test_cloud_weights_do_not_fit_edge():
+    with pytest.raises(WeightsMismatch):
+        _task().set_weights(_task(arch="cloud").get_weights())
+
+
+def test_head_only_training_changes_only_the_head(toy):
+    task = _task()
+    names = task.weight_names
+    before = task.get_weights()
+    metrics = task.train(toy, 1, layers="head")
+    after = task.get_weights()
+    assert metrics["epochs"] == 1
+    changed = {n for n, x, y in zip(names, before, after, strict=True) if not np.array_equal(x, y)}
+    assert changed
+    assert all(n.startswith("head.") for n in changed), changed
+    assert task.trained_layers == "head"  # type: ignore[attr-defined]
+
+
+def test_full_training_changes_the_backbone(toy):
+    task = _task()
+    before = task.get_weights()
+    task.train(toy, 1)
+    changed = [n for n, x, y in zip(task.weight_names, before, task.get_weights(), strict=True)
+               if not np.array_equal(x, y)]
+    assert any(n.startswith("features.") for n in changed)
+
+
+def test_training_is_reproducible(toy):
+    a, b = _task(seed=5), _task(seed=5)
+    a.train(toy, 1)
+    b.train(toy, 1)
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_evaluate_reports_accuracy_loss_and_per_class(toy):
+    metrics = _task().evaluate(toy)
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert metrics["loss"] > 0
+    assert {f"accuracy/{c}" for c in ("car", "bus", "pedestrian")} <= set(metrics)
+
+
+def test_train_rejects_bad_layers(toy):
+    with pytest.raises(ValueError, match="layers"):
+        _task().train(toy, 1, layers="backbone")  # type: ignore[arg-type]
+
+
+def test_a_few_epochs_learn_the_toy_task():
+    task = load_task(TASK_REF, arch="edge", seed=0, train_config=replace(FAST, batch_size=64))
+    task.train(toy_store(600, seed=1), 6)
+    assert task.evaluate(toy_store(120, seed=2))["accuracy"] >= 0.6  # chance is 1/6

@@ -1,8 +1,10 @@
 """``aiotwin-device run``: process one source to its end and print the counts.
 
 ``--source`` is anything the camera layer opens (file, device, RTSP URL, GStreamer pipeline,
-``synthetic:NAME``). Without ``--line`` the counting line is horizontal at mid-height; for a video
-rendered by ``aiotwin scenes render`` pass the line from its truth.json. The variant is chosen by the
+``synthetic:NAME``). ``--config device.toml --camera-id ID`` counts it as that camera of the node
+config does (its line, lanes, mask zones and thresholds); ``--line`` overrides the line. Without
+either the counting line is horizontal at mid-height; for a video rendered by ``aiotwin scenes
+render`` pass the line from its truth.json. The variant is chosen by the
 hardware selection (``aiotwin-device detect``) unless ``--variant`` or ``AIOTWIN_VARIANT`` forces one.
 
 ``--format json`` prints one object whose ``counts`` has exactly the shape of truth.json's
@@ -76,14 +78,17 @@ class RunRequest:
     bundle: Path | None = None
     variant: str | None = None
     camera_id: str = DEFAULT_CAMERA_ID
+    config: Path | None = None
 
 
 def _process(req: RunRequest) -> tuple[RunResult, str, Line | None]:
     from aiotwin.bundle import default_bundle_dir, load_bundle
     from device_runtime.camera import open_source
-    from device_runtime.config import CameraConfig, PrivacyConfig
+    from device_runtime.config import PrivacyConfig
     from device_runtime.pipeline import CameraPipeline, PrivacyFilter, run_source
+    from device_runtime.pipeline.camera_setup import camera_for_run
 
+    cam = camera_for_run(req.source, req.camera_id, config=req.config, line=req.line)  # a bad config fails first
     source = open_source(req.source)  # a bad source fails first, before any model is loaded
     with contextlib.ExitStack() as stack:
         stack.callback(source.close)
@@ -91,7 +96,6 @@ def _process(req: RunRequest) -> tuple[RunResult, str, Line | None]:
         chosen = _choose_variant(req.bundle, req.variant)
         engine = _open_engine(bundle, chosen)
         stack.callback(engine.close)
-        cam = CameraConfig(id=req.camera_id, source=req.source, line=req.line)
         pipeline = CameraPipeline(cam, engine, bundle.manifest, privacy=PrivacyFilter(PrivacyConfig()))
         result = run_source(source, pipeline, req.frames)
     return result, chosen, pipeline.line
@@ -133,14 +137,17 @@ def run(
                                              "(default: horizontal at mid-height).")] = None,
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Model bundle directory.")] = None,
     variant: Annotated[str | None, typer.Option("--variant", help="Force a model variant.")] = None,
-    camera_id: Annotated[str, typer.Option("--camera-id", help="Camera id in events.")] = DEFAULT_CAMERA_ID,
+    camera_id: Annotated[str, typer.Option("--camera-id", help="Camera id in events; with --config, the "
+                                           "camera whose line, lanes and thresholds are used.")] = DEFAULT_CAMERA_ID,
+    config: Annotated[Path | None, typer.Option("--config", help="device.toml: take the camera's line, "
+                                                "lanes, masks and thresholds from it.")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
 ) -> None:
     """Process a source to its end and print counts, fps and per-stage latency."""
     parsed = _line_or_exit(line)
 
     def body() -> int:
-        request = RunRequest(source, frames, parsed, bundle, variant, camera_id)
+        request = RunRequest(source, frames, parsed, bundle, variant, camera_id, config)
         result, chosen, used_line = _process(request)
         data = summary(result, chosen, used_line)
         if fmt is OutputFormat.json:

@@ -4,7 +4,10 @@ Conventions come from :mod:`aiotwin.geometry` (the ground truth uses the same on
 the box centre, the side is the sign of :func:`~aiotwin.geometry.side_of_line`, positive → negative
 is ``"in"``.
 
-- A track counts **once per line**, whatever it does afterwards (reversing, flicker, a new box).
+- A track counts **once per direction and passage**: after a count it may count again only in the
+  opposite direction, and only once its anchor has gone :func:`rearm_distance` beyond the line
+  (a real second passage, such as a tracker id re-used by a vehicle entering where another left);
+  reversing, flicker, stop-and-go or a new box on the line never count twice.
 - A crossing counts only after the anchor has stayed on the new side for ``confirm_frames``
   consecutive *visible* frames (box flicker across the line and stop-and-go on it never count twice
   and never count before the vehicle has really passed). Frames where the track only coasts on its
@@ -29,6 +32,8 @@ from aiotwin.wire import CountEvent
 from device_runtime.config import CountingConfig, Zone
 
 FALLBACK_CONFIDENCE = 0.0  # a count whose track never got a class (should not happen in the pipeline)
+REARM_MIN_PX = 100.0  # a counted track must get this far past the line before it may count back ...
+REARM_SIZES = 1.5  # ... and this many times its own length (box's longer side)
 
 Point = tuple[float, float]
 Counts = dict[str, dict[str, int]]
@@ -43,6 +48,7 @@ class TrackObservation:
     visible: bool = True  # False: the tracker only predicted this position
     cls: str | None = None
     confidence: float = 0.0
+    size: float = 0.0  # the box's longer side (px): how far past the line re-arms the track
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,9 @@ class _TrackLine:
     pending_point: Point | None = None
     pending_first: Point | None = None
     pending_dir: Direction | None = None
-    counted: bool = False
+    counted: Direction | None = None  # the direction of the last count
+    rearmed: bool = False  # went rearm_distance past the line since: may count the other way
+    size: float = 0.0
     cls: str | None = None
     confidence: float = 0.0
 
@@ -110,6 +118,11 @@ def lane_of(points: Iterable[Point], lanes: Sequence[Zone]) -> str | None:
     return None
 
 
+def rearm_distance(size: float) -> float:
+    """How far past the line (px) a counted track of this size must go before it may count back."""
+    return max(REARM_MIN_PX, REARM_SIZES * size)
+
+
 def empty_counts(classes: Iterable[str]) -> Counts:
     return {cls: {"in": 0, "out": 0} for cls in classes}
 
@@ -128,7 +141,8 @@ class LineCounter:
         self.lanes = tuple(lanes)
         self.counts: Counts = empty_counts(self.classes)
         self._state: dict[int, _TrackLine] = {}
-        self._waiting: dict[int, Crossing] = {}
+        self._waiting: dict[int, list[Crossing]] = {}
+        self._length = max(1e-9, ((line[2] - line[0]) ** 2 + (line[3] - line[1]) ** 2) ** 0.5)
 
     def update(self, observations: Iterable[TrackObservation], ts: str) -> list[CountEvent]:
         """Feed this frame's live tracks; tracks missing from ``observations`` are gone."""
@@ -139,6 +153,7 @@ class LineCounter:
             state = self._state.setdefault(obs.track_id, _TrackLine())
             if obs.cls is not None:
                 state.cls, state.confidence = obs.cls, obs.confidence
+            state.size = obs.size
             if obs.visible:
                 self._step(obs.track_id, state, obs.anchor)
             events += self._emit_ready(obs.track_id, state, ts, final=False)
@@ -160,13 +175,16 @@ class LineCounter:
     # -- per-track state machine -----------------------------------------------------------------
 
     def _step(self, tid: int, st: _TrackLine, pt: Point) -> None:
-        s = sign(side_of_line(self.line, pt))
+        value = side_of_line(self.line, pt)
+        s = sign(value)
         if st.side == 0 or s == 0:
             st.side = st.side or s
             st.last = pt if st.pending_frames == 0 else st.last
             return
         if s == st.side:
             st.pending_frames, st.last = 0, pt
+            if st.counted is not None and abs(value) / self._length >= rearm_distance(st.size):
+                st.rearmed = True
             return
         if st.pending_frames == 0:
             self._start_pending(st, pt)
@@ -184,22 +202,26 @@ class LineCounter:
         st.side, st.pending_frames = -st.side, 0
         st.last = st.pending_first
         point, direction = st.pending_point, st.pending_dir
-        if st.counted or point is None or direction is None:
+        if point is None or direction is None or not self._may_count(st, direction):
             return
         if not within_segment(self.line, point, self.cfg.line_margin_px):
             return
-        st.counted = True
+        st.counted, st.rearmed = direction, False
         first = st.pending_first if st.pending_first is not None else point
-        self._waiting[tid] = Crossing(tid, direction, lane_of((point, first), self.lanes))
+        self._waiting.setdefault(tid, []).append(Crossing(tid, direction, lane_of((point, first), self.lanes)))
+
+    @staticmethod
+    def _may_count(st: _TrackLine, direction: Direction) -> bool:
+        return st.counted is None or (st.rearmed and direction != st.counted)
 
     def _emit_ready(self, tid: int, st: _TrackLine, ts: str, *, final: bool) -> list[CountEvent]:
-        crossing = self._waiting.get(tid)
-        if crossing is None or (st.cls is None and not final):
+        crossings = self._waiting.get(tid)
+        if not crossings or (st.cls is None and not final):
             return []
         del self._waiting[tid]
         cls = st.cls if st.cls is not None else self.classes[0]
         conf = st.confidence if st.cls is not None else FALLBACK_CONFIDENCE
-        return [self._event(crossing, cls, conf, ts)]
+        return [self._event(crossing, cls, conf, ts) for crossing in crossings]
 
     def _event(self, crossing: Crossing, cls: str, confidence: float, ts: str) -> CountEvent:
         self.counts.setdefault(cls, {"in": 0, "out": 0})[crossing.direction] += 1
@@ -213,5 +235,5 @@ class LineCounter:
 
 __all__ = [
     "FALLBACK_CONFIDENCE", "Counts", "Crossing", "EventMeta", "LineCounter", "TrackObservation",
-    "empty_counts", "lane_of", "line_intersection", "point_in_polygon", "sign",
+    "empty_counts", "lane_of", "line_intersection", "point_in_polygon", "rearm_distance", "sign",
 ]

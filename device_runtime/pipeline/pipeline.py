@@ -83,10 +83,10 @@ def _near(small: Box, big: Box, reach: float) -> bool:
 
 
 def satellite_of(track: Track, others: list[Track]) -> bool:
-    """True when ``track`` is a small blob travelling with a much bigger, older track (headlight pool)."""
+    """True when ``track`` is a small blob travelling with a much bigger track no younger (headlight pool)."""
     area = (track.box[2] - track.box[0]) * (track.box[3] - track.box[1])
     for o in others:
-        if o is track or o.age <= track.age:
+        if o is track or o.age < track.age:
             continue
         if (o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) < SATELLITE_AREA_RATIO * area:
             continue
@@ -215,7 +215,8 @@ class CameraPipeline:
         for t in confirmed:
             label = self.classifier.label(t.id)
             cls, conf = (self.labels[label[0]], label[1]) if label else (None, 0.0)
-            obs.append(TrackObservation(t.id, t.center, countable(t, confirmed), cls, conf))
+            size = max(t.box[2] - t.box[0], t.box[3] - t.box[1])
+            obs.append(TrackObservation(t.id, t.center, countable(t, confirmed), cls, conf, size))
         return list(self.counter.update(obs, stamp))
 
     def _health(self, stamp: str) -> list[Event]:

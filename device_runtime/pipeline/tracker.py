@@ -16,6 +16,15 @@ pixels per frame). Every frame:
 4. **splits**: a blob piece that matches no track becomes a new tentative track, which needs
    ``min_hits`` consecutive hits to be confirmed;
 5. unmatched tracks coast on their prediction for up to ``max_missed_frames`` frames (occlusion).
+
+**Direction consistency.** Road users do not reverse. A track that has moved consistently gets a
+*heading* (the direction of a slowly filtered velocity, measured on boxes not clipped by the frame
+edge; it may turn but never reverse, and it is kept while the vehicle stops) and remembers its
+*peak*, the centre furthest along the heading so far. A blob whose centre lies further behind the
+peak than the blob can jitter (:data:`REVERSE_MIN_PX`, or :data:`REVERSE_SHARE` of the track's
+length) is not that track's: neither paired with it nor holding it as a merged track. This keeps
+identities where a vehicle enters at the edge where another one just left, and where vehicles pass
+each other (or a stopped one) in opposite directions.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from dataclasses import dataclass
 
 from aiotwin.geometry import Box, iou
 from device_runtime.config import TrackerConfig
+from device_runtime.pipeline.boxes import center, clamp_into, coverage, extent_along, from_center, size
 
 ALPHA = 0.75  # weight of the measured centre against the prediction
 BETA = 0.3  # weight of the residual in the velocity update
@@ -41,6 +51,12 @@ ABSORB_FRAMES = 150  # a merged track inside an older one for longer (6 s at 25 
 SPAWN_OVER_MERGED = 2.5  # a blob this much bigger than the tracks merged into it holds a new object too
 GATE_GROWTH = 0.05  # the distance gate widens by this share per frame a track has coasted
 TENTATIVE_MAX_MISSED = 1  # a tentative track missed this often is dropped
+HEADING_RATE = 0.1  # weight of the filtered velocity in the slow velocity that gives a track its heading
+HEADING_MIN_SPEED = 0.8  # px/frame: a slower slow velocity leaves the heading as it was (a stopped vehicle)
+HEADING_MIN_HITS = 5  # own-blob sightings before a track has a heading
+REVERSE_MIN_PX = 8.0  # a blob may lie this far behind a track's furthest point along its heading ...
+REVERSE_SHARE = 0.25  # ... or this share of the track's length along its heading (box changes, merges)
+BORDER_PX = 2.0  # a box this close to the frame edge is clipped by it (its velocity is not the object's)
 
 
 @dataclass
@@ -59,6 +75,10 @@ class Track:
     confirmed: bool = False
     state: str = "observed"  # observed | merged | coasting
     det: int | None = None
+    slow_vx: float = 0.0  # slowly filtered velocity: the track's heading once it is fast enough
+    slow_vy: float = 0.0
+    heading: tuple[float, float] | None = None  # unit vector of travel; kept while the vehicle stops
+    peak: tuple[float, float] | None = None  # the centre furthest along the heading so far
 
     @property
     def center(self) -> tuple[float, float]:
@@ -70,44 +90,35 @@ class Track:
         return self.state != "coasting"
 
 
-def _size(box: Box) -> tuple[float, float]:
-    return (box[2] - box[0], box[3] - box[1])
-
-
-def _center(box: Box) -> tuple[float, float]:
-    return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
-
-
-def _from_center(cx: float, cy: float, w: float, h: float) -> Box:
-    return (cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
-
-
-def coverage(inner: Box, outer: Box) -> float:
-    """Share of ``inner``'s area that lies inside ``outer``."""
-    iw = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
-    ih = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
-    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
-    return iw * ih / area if area > 0 else 0.0
-
-
 def pair_score(pred: Box, det: Box, iou_threshold: float, missed: int = 0) -> float:
     """Pairing score of a prediction and a detection; 0 when they cannot be the same object."""
     overlap = iou(pred, det)
-    (px, py), (dx, dy) = _center(pred), _center(det)
-    gate = max(MIN_GATE_PX, GATE_FACTOR * min(_size(pred))) * (1.0 + GATE_GROWTH * missed)
+    (px, py), (dx, dy) = center(pred), center(det)
+    gate = max(MIN_GATE_PX, GATE_FACTOR * min(size(pred))) * (1.0 + GATE_GROWTH * missed)
     dist = math.hypot(px - dx, py - dy)
     if overlap < iou_threshold and dist > gate:
         return 0.0
     return overlap + DIST_WEIGHT * max(0.0, 1.0 - dist / gate)
 
 
-def _clamp_into(box: Box, blob: Box) -> Box:
-    """Shift ``box`` (keeping its size where possible) so that it lies inside ``blob``."""
-    w, h = min(_size(box)[0], _size(blob)[0]), min(_size(box)[1], _size(blob)[1])
-    cx, cy = _center(box)
-    cx = min(max(cx, blob[0] + w / 2.0), blob[2] - w / 2.0)
-    cy = min(max(cy, blob[1] + h / 2.0), blob[3] - h / 2.0)
-    return _from_center(cx, cy, w, h)
+def backward_px(track: Track, point: tuple[float, float]) -> float:
+    """How far ``point`` lies behind the furthest centre of ``track`` along its heading (0: not behind)."""
+    if track.heading is None or track.peak is None:
+        return 0.0
+    (hx, hy), (px, py) = track.heading, track.peak
+    return max(0.0, -((point[0] - px) * hx + (point[1] - py) * hy))
+
+
+def moves_backward(track: Track, box: Box) -> bool:
+    """True when ``box`` would take ``track`` further back against its heading than its blob can jitter.
+
+    Road users do not reverse: a blob well behind the furthest point a track has reached belongs to
+    another object (one entering where this one left, one passing it in the other direction).
+    """
+    if track.heading is None:
+        return False
+    tolerance = max(REVERSE_MIN_PX, REVERSE_SHARE * extent_along(track.box, track.heading))
+    return backward_px(track, center(box)) > tolerance
 
 
 def greedy_pairs(scores: dict[tuple[int, int], float]) -> dict[int, int]:
@@ -151,15 +162,21 @@ class Tracker:
     @staticmethod
     def _predict(track: Track) -> Box:
         cx, cy = track.center
-        w, h = _size(track.box)
-        return _from_center(cx + track.vx, cy + track.vy, w, h)
+        w, h = size(track.box)
+        return from_center(cx + track.vx, cy + track.vy, w, h)
 
-    @staticmethod
-    def _covers(preds: Sequence[Box], dets: Sequence[Box]) -> dict[int, list[int]]:
-        """Track index → detections that contain at least MERGE_COVERAGE of its prediction."""
+    def _covers(self, preds: Sequence[Box], dets: Sequence[Box]) -> dict[int, list[int]]:
+        """Track index → detections that contain at least MERGE_COVERAGE of its prediction.
+
+        A blob that would drag the track backwards (see :func:`moves_backward`) does not hold it.
+        """
         out: dict[int, list[int]] = {}
         for ti, pred in enumerate(preds):
-            hits = [di for di, det in enumerate(dets) if coverage(pred, det) >= MERGE_COVERAGE]
+            track = self.tracks[ti]
+            hits = [
+                di for di, det in enumerate(dets)
+                if coverage(pred, det) >= MERGE_COVERAGE and not moves_backward(track, clamp_into(pred, det))
+            ]
             if hits:
                 out[ti] = hits
         return out
@@ -171,7 +188,7 @@ class Tracker:
             bonus = CONFIRMED_BONUS if track.confirmed else 0.0
             for di, det in enumerate(dets):
                 s = pair_score(pred, det, self.cfg.iou_threshold, track.missed)
-                if s > 0.0:
+                if s > 0.0 and not moves_backward(track, det):
                     scores[(ti, di)] = s + bonus
         return greedy_pairs(scores)
 
@@ -198,28 +215,43 @@ class Tracker:
         )
 
     def _observe(self, track: Track, pred: Box, det: Box, di: int) -> None:
-        (px, py), (mx, my) = _center(pred), _center(det)
+        (px, py), (mx, my) = center(pred), center(det)
         if track.hits == 1 and track.age == 1:
             track.vx, track.vy = mx - track.center[0], my - track.center[1]
         else:
             track.vx += BETA * (mx - px)
             track.vy += BETA * (my - py)
-        (pw, ph), (mw, mh) = _size(pred), _size(det)
+        (pw, ph), (mw, mh) = size(pred), size(det)
         w, h = pw + SIZE_ALPHA * (mw - pw), ph + SIZE_ALPHA * (mh - ph)
-        track.box = _from_center(px + ALPHA * (mx - px), py + ALPHA * (my - py), w, h)
+        track.box = from_center(px + ALPHA * (mx - px), py + ALPHA * (my - py), w, h)
         track.hits += 1
         track.age += 1
         track.missed = 0
         track.merged_frames = 0
         track.state, track.det = "observed", di
         track.confirmed = track.confirmed or track.hits >= self.cfg.min_hits
+        self._update_heading(track)
+
+    def _update_heading(self, track: Track) -> None:
+        """Slow velocity → heading (not from boxes clipped by the frame edge, never reversed); advance the peak."""
+        if not self._at_border(track.box):
+            track.slow_vx += HEADING_RATE * (track.vx - track.slow_vx)
+            track.slow_vy += HEADING_RATE * (track.vy - track.slow_vy)
+            speed = math.hypot(track.slow_vx, track.slow_vy)
+            if speed >= HEADING_MIN_SPEED and track.hits >= HEADING_MIN_HITS and not self._reverses(track):
+                track.heading = (track.slow_vx / speed, track.slow_vy / speed)
+        if track.heading is None:
+            return
+        (hx, hy), (cx, cy) = track.heading, track.center
+        if track.peak is None or (cx - track.peak[0]) * hx + (cy - track.peak[1]) * hy > 0.0:
+            track.peak = (cx, cy)
 
     def _unmatched(self, track: Track, pred: Box, dets: Sequence[Box], covering: list[int]) -> None:
         track.age += 1
         track.det = None
         if track.confirmed and covering:
             blob = max(covering, key=lambda di: coverage(pred, dets[di]))
-            track.box = _clamp_into(pred, dets[blob])
+            track.box = clamp_into(pred, dets[blob])
             track.state = "merged"
             track.merged_frames += 1
         else:
@@ -245,7 +277,7 @@ class Tracker:
         """Detection index → summed area of the predictions it covers of tracks not paired with it."""
         out: dict[int, float] = {}
         for ti, dis in covers.items():
-            w, h = _size(preds[ti])
+            w, h = size(preds[ti])
             for di in dis:
                 if pairs.get(ti) != di:
                     out[di] = out.get(di, 0.0) + w * h
@@ -254,7 +286,7 @@ class Tracker:
     def _spawn(self, dets: Sequence[Box], paired: set[int], occupied: dict[int, float]) -> None:
         """New tentative tracks: unpaired blobs not explained by the tracks merged into them."""
         for di, det in enumerate(dets):
-            w, h = _size(det)
+            w, h = size(det)
             if di in paired or w * h <= SPAWN_OVER_MERGED * occupied.get(di, 0.0):
                 continue
             track = Track(id=next(self._ids), box=det, det=di, confirmed=self.cfg.min_hits <= 1)
@@ -268,6 +300,19 @@ class Tracker:
             return False
         return not self._outside(track.box)
 
+    @staticmethod
+    def _reverses(track: Track) -> bool:
+        """True when the slow velocity points backwards: the heading may turn, never reverse."""
+        if track.heading is None:
+            return False
+        return track.slow_vx * track.heading[0] + track.slow_vy * track.heading[1] < 0.0
+
+    def _at_border(self, box: Box) -> bool:
+        if self.frame_size is None:
+            return False
+        w, h = self.frame_size
+        return box[0] <= BORDER_PX or box[1] <= BORDER_PX or box[2] >= w - BORDER_PX or box[3] >= h - BORDER_PX
+
     def _outside(self, box: Box) -> bool:
         if self.frame_size is None:
             return False
@@ -275,4 +320,4 @@ class Tracker:
         return box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h
 
 
-__all__ = ["Track", "Tracker", "coverage", "greedy_pairs", "pair_score"]
+__all__ = ["Track", "Tracker", "backward_px", "coverage", "greedy_pairs", "moves_backward", "pair_score"]

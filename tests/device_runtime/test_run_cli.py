@@ -147,3 +147,33 @@ def test_text_format_prints_a_table(tmp_path):
     proc = cli("--source", str(video), "--variant", "onnx-fp32")
     assert proc.returncode == 0, proc.stderr
     assert "car" in proc.stdout and "fps" in proc.stdout
+
+
+def test_config_gives_the_line_and_lanes_and_line_overrides_it(tmp_path):
+    video, truth = _render(tmp_path)
+    scenes = pytest.importorskip("aiotwin.scenes")
+    lanes = scenes.load_camera(truth["camera"]).lane_regions()
+    line = [truth["line"][k] for k in ("x1", "y1", "x2", "y2")]
+    text = f'[[cameras]]\nid = "scene"\nsource = "{video}"\nline = {line}\n'
+    for lane_id, polygon in lanes.items():
+        points = ", ".join(f"[{x}, {y}]" for x, y in polygon)
+        text += f'[[cameras.lanes]]\nid = "{lane_id}"\npolygon = [{points}]\n'
+    (tmp_path / "device.toml").write_text(text)
+    proc = cli("--source", str(video), "--config", str(tmp_path / "device.toml"), "--camera-id", "scene",
+               "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["line"] == pytest.approx(line)
+    for d in ("in", "out"):
+        got = sum(c[d] for c in out["counts"].values())
+        assert abs(got - sum(c[d] for c in truth["counts"].values())) <= 1, (out["counts"], truth["counts"])
+    override = cli("--source", str(video), "--config", str(tmp_path / "device.toml"), "--camera-id", "scene",
+                   "--line", "0,10,100,10", "--frames", "5", "--format", "json")
+    assert json.loads(override.stdout)["line"] == [0.0, 10.0, 100.0, 10.0]
+
+
+def test_an_unknown_camera_in_the_config_is_a_config_error(tmp_path):
+    (tmp_path / "device.toml").write_text('[[cameras]]\nid = "a"\nsource = "x.mp4"\n')
+    proc = cli("--source", "x.mp4", "--config", str(tmp_path / "device.toml"), "--camera-id", "b")
+    assert proc.returncode == ExitCode.CONFIG_INVALID
+    assert "no camera with id 'b'" in proc.stderr

@@ -173,3 +173,35 @@ def test_a_track_that_vanishes_past_the_line_confirms_its_crossing(ys, expected)
     ev = feed(c, ys, finish=False)
     ev += c.update([], TS)
     assert [e.direction for e in ev] == expected
+
+
+# -- a track re-used after an id swap: a real second passage counts the other way ---------------------
+
+FAR_DOWN = [40, 60, 80, 95, 105, 120, 160, 210, 230, 260]  # out, then 160 px past the line
+BACK_UP = [240, 200, 150, 110, 95, 80, 60, 40, 20, 10]
+
+
+@pytest.mark.parametrize(
+    ("name", "ys", "size", "expected"),
+    [
+        ("out, far past the line, back in", FAR_DOWN + BACK_UP, 0.0, ["out", "in"]),
+        ("out, far, in, far, out again", [*FAR_DOWN, *BACK_UP, -20, *FAR_DOWN[2:]], 0.0, ["out", "in", "out"]),
+        ("out, not far enough, back in", [40, 60, 80, 95, 105, 120, 150, 170, *BACK_UP[2:]], 0.0, ["out"]),
+        ("a big box must go further", FAR_DOWN + BACK_UP, 120.0, ["out"]),  # 1.5 × 120 px > 160 px
+        ("out, far past, stays: never twice the same way", [*FAR_DOWN, 250, 240, 260], 0.0, ["out"]),
+    ],
+)
+def test_a_track_counts_again_only_after_a_real_second_passage(name, ys, size, expected):
+    c = counter()
+    events = []
+    for y in ys:
+        events += c.update([TrackObservation(1, (100, y), True, "car", 0.9, size)], TS)
+    events += c.finish(TS)
+    assert [e.direction for e in events] == expected, name
+
+
+def test_rearm_distance_grows_with_the_box():
+    from device_runtime.pipeline.counter import REARM_MIN_PX, rearm_distance
+
+    assert rearm_distance(0.0) == REARM_MIN_PX
+    assert rearm_distance(400.0) == pytest.approx(600.0)

@@ -139,3 +139,42 @@ def test_countable_rules():
     merged_long.merged_frames = 500
     tracks = [bus, car_beside, hidden, pool, fleck, coasting, merged_long]
     assert [t.id for t in tracks if countable(t, tracks)] == [1, 2]
+
+
+def _count_events(pipe, frames):
+    events = [e for f in frames for e in pipe.process(f, 1_700_000_000.0).events]
+    events += pipe.finish()
+    return sorted((e.direction, e.track_id) for e in events if isinstance(e, CountEvent))
+
+
+def handover(n=110):
+    """A white car drives up out of the picture; a grey car enters where it left and drives down."""
+    frames = [scene([]) for _ in range(10)]
+    for i in range(n):
+        a = (100, 190 - 5 * i, 140, 220 - 5 * i, WHITE_BGR)
+        b = (104, -30 + 5 * (i - 40), 144, 5 * (i - 40), (150, 150, 150))
+        frames.append(scene([a, b] if i >= 40 else [a]))
+    return frames
+
+
+def test_a_car_entering_where_another_left_is_counted_too(engine, manifest):
+    pipe = make(engine, manifest)
+    counted = _count_events(pipe, handover())
+    assert [d for d, _ in counted] == ["in", "out"]
+    assert counted[0][1] != counted[1][1]
+
+
+def side_by_side(n=80):
+    """Two cars drive down side by side; their blobs merge before the line and part after it."""
+    frames = [scene([]) for _ in range(10)]
+    for i in range(n):
+        gap = min(30, max(2, abs(i - 38) * 2 - 10))  # 30 px apart, closing in to 2 px (one blob), apart again
+        y = -30 + 4 * i
+        frames.append(scene([(60, y, 110, y + 30, WHITE_BGR), (110 + gap, y, 160 + gap, y + 30, WHITE_BGR)]))
+    return frames
+
+
+def test_two_cars_crossing_as_one_blob_count_twice(engine, manifest):
+    pipe = make(engine, manifest)
+    counted = _count_events(pipe, side_by_side())
+    assert [d for d, _ in counted] == ["out", "out"]

@@ -6,6 +6,7 @@ from the exit-code registry; the traceback shows only with ``-v``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -62,4 +63,26 @@ class Guard:
         raise typer.Exit(int(code or 0))
 
 
-__all__ = ["CORE_ERROR_CODES", "ErrorTable", "Guard", "exit_code_for", "setup_logging"]
+def make_app(name: str, help_text: str, guard: Guard) -> typer.Typer:
+    """A console script's typer app with the shared ``-v/--verbose`` root option wired to ``guard``."""
+    app = typer.Typer(
+        name=name, help=help_text, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+    )
+
+    @app.callback()
+    def _root(
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks on errors."),
+    ) -> None:
+        guard.verbose = verbose
+        setup_logging(verbose)
+
+    return app
+
+
+def register_verbs(package: str, verbs: Sequence[str]) -> None:
+    """Import ``package.<verb>`` for each verb; each module registers itself on its app."""
+    for verb in verbs:
+        importlib.import_module(f"{package}.{verb}")
+
+
+__all__ = ["CORE_ERROR_CODES", "ErrorTable", "Guard", "exit_code_for", "make_app", "register_verbs", "setup_logging"]

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
+from aiotwin.clitools import register_verbs
 from device_runtime.cli._app import app
 
-# Verb modules register themselves on ``app`` when imported; a missing module is a bug, not an option.
-_VERBS = ("detect", "doctor", "run", "start", "events", "bench")
-for _verb in _VERBS:
-    try:
-        importlib.import_module(f"device_runtime.cli.{_verb}")
-    except ModuleNotFoundError as _exc:  # pragma: no cover - only while a verb is being written
-        if _exc.name != f"device_runtime.cli.{_verb}":
-            raise
+register_verbs(__name__, ("detect", "doctor", "run", "start", "events", "bench"))
 
 
 def main() -> None:

@@ -6,10 +6,8 @@ and runs its body through :data:`guarded`. Nothing here imports a heavy backend.
 
 from __future__ import annotations
 
-import typer
-
 from aiotwin._exceptions import EngineError
-from aiotwin.clitools import CORE_ERROR_CODES, Guard, setup_logging
+from aiotwin.clitools import CORE_ERROR_CODES, Guard, make_app
 from aiotwin.exitcodes import ExitCode
 from device_runtime._exceptions import (
     DataDirError,
@@ -19,14 +17,6 @@ from device_runtime._exceptions import (
     PortInUseError,
     ProfileError,
     SourceError,
-)
-
-app = typer.Typer(
-    name="aiotwin-device",
-    help="The aiotwin camera node: detect hardware, run the camera pipeline, serve the daemon.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 
 guarded = Guard(
@@ -44,13 +34,11 @@ guarded = Guard(
     ),
 )
 
-
-@app.callback()
-def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks on errors."),
-) -> None:
-    guarded.verbose = verbose
-    setup_logging(verbose)
+app = make_app(
+    "aiotwin-device",
+    "The aiotwin camera node: detect hardware, run the camera pipeline, serve the daemon.",
+    guarded,
+)
 
 
 __all__ = ["app", "guarded"]

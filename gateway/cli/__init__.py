@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
+from aiotwin.clitools import register_verbs
 from gateway.cli._app import app
 
-# Verb modules register themselves on ``app`` when imported; a missing module is a bug, not an option.
-# ``start`` (the gateway daemon: router + ingress) is added by its own step.
-_VERBS = ("serve", "doctor")
-for _verb in _VERBS:
-    importlib.import_module(f"gateway.cli.{_verb}")
+register_verbs(__name__, ("serve", "doctor"))
 
 
 def main() -> None:

@@ -6,10 +6,8 @@ runs its body through :data:`guarded`. Nothing here imports a heavy backend.
 
 from __future__ import annotations
 
-import typer
-
 from aiotwin._exceptions import BundleError, EngineError
-from aiotwin.clitools import CORE_ERROR_CODES, Guard, setup_logging
+from aiotwin.clitools import CORE_ERROR_CODES, Guard, make_app
 from aiotwin.exitcodes import ExitCode
 from aiotwin.netem._exceptions import ShapeError
 from gateway._exceptions import (
@@ -17,14 +15,6 @@ from gateway._exceptions import (
     InvalidServeConfig,
     NoServableVariant,
     ServePortInUse,
-)
-
-app = typer.Typer(
-    name="aiotwin-gateway",
-    help="The aiotwin gateway: QoS-aware routing and inference instances for offloaded crops.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 
 guarded = Guard(
@@ -41,13 +31,11 @@ guarded = Guard(
     ),
 )
 
-
-@app.callback()
-def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks on errors."),
-) -> None:
-    guarded.verbose = verbose
-    setup_logging(verbose)
+app = make_app(
+    "aiotwin-gateway",
+    "The aiotwin gateway: QoS-aware routing and inference instances for offloaded crops.",
+    guarded,
+)
 
 
 __all__ = ["app", "guarded"]

@@ -49,6 +49,9 @@ lint: $(VENV)/.all-stamp
 bench: $(VENV)/.all-stamp
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/counting.py
+	$(BIN)/python benchmarks/streams.py
+	$(BIN)/python benchmarks/memory.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,7 +29,7 @@ venv: $(VENV)/.all-stamp
 demo: $(VENV)/.infer-stamp
 	$(BIN)/aiotwin-device start --demo || [ $$? -eq 3 ]
 
-# Debian packages the tests need (GStreamer RTSP server for the RTSP source test).
+# Debian packages the tests need (GStreamer RTSP server for the RTSP source test, libcoap coap-client for CoAP interop).
 apt-test-deps:
 	@scripts/apt_test_deps.sh
 

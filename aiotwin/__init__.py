@@ -8,11 +8,15 @@ from aiotwin._exceptions import (
     ConfigError,
     ConfigProblem,
     EngineError,
+    MdnsError,
+    MdnsNameConflict,
+    MdnsSocketError,
     NodeAuthFailed,
     NodeLifecycleError,
     NodeNotReady,
     NodeSetupError,
     SceneError,
+    TxtMalformed,
 )
 
 __version__ = "0.1.0"
@@ -25,10 +29,14 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "EngineError",
+    "MdnsError",
+    "MdnsNameConflict",
+    "MdnsSocketError",
     "NodeAuthFailed",
     "NodeLifecycleError",
     "NodeNotReady",
     "NodeSetupError",
     "SceneError",
+    "TxtMalformed",
     "__version__",
 ]

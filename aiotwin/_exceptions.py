@@ -9,6 +9,10 @@ Tree::
     ├── SceneError               a synthetic camera spec is malformed
     ├── BackendMissing           an optional heavy backend is not installed (carries the install hint)
     ├── EngineError              an inference engine failed to load or run a variant
+    ├── MdnsError                base of the shared mDNS helpers' errors (aiotwin.discovery)
+    │   ├── MdnsSocketError      the mDNS sockets cannot be opened (no multicast interface)
+    │   ├── MdnsNameConflict     the service instance name is already advertised by another host
+    │   └── TxtMalformed         a TXT record is malformed (browsers ignore the service)
     └── NodeLifecycleError       base of the lifecycle-steering errors below
         ├── NodeNotReady         retry later (a supervisor backs off and tries again)
         ├── NodeAuthFailed       credentials rejected: re-enrol
@@ -78,6 +82,22 @@ class EngineError(AiotwinError):
     """An inference engine failed to load or run a model variant."""
 
 
+class MdnsError(AiotwinError):
+    """Base of the errors of the shared mDNS helpers (:mod:`aiotwin.discovery`)."""
+
+
+class MdnsSocketError(MdnsError):
+    """The mDNS sockets cannot be opened on the chosen interfaces."""
+
+
+class MdnsNameConflict(MdnsError):
+    """Another host already advertises this service instance name: give this node a unique id."""
+
+
+class TxtMalformed(MdnsError, ValueError):
+    """A DNS-SD TXT record is malformed; browsers ignore the service."""
+
+
 class NodeLifecycleError(AiotwinError):
     """Base of errors whose class name says what the supervisor should do."""
 
@@ -102,9 +122,13 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "EngineError",
+    "MdnsError",
+    "MdnsNameConflict",
+    "MdnsSocketError",
     "NodeAuthFailed",
     "NodeLifecycleError",
     "NodeNotReady",
     "NodeSetupError",
     "SceneError",
+    "TxtMalformed",
 ]

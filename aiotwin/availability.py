@@ -29,6 +29,7 @@ BACKENDS: dict[str, BackendSpec] = {
         any_of=True,
     ),
     "opencv": BackendSpec("opencv", (("cv2", "opencv-python-headless"),), "infer"),
+    "coap": BackendSpec("coap", (("aiocoap", "aiocoap"),), "infer"),  # the device uplink (gateways: [gateway])
     "torch": BackendSpec("torch", (("torch", "torch==2.13.0"),), "train"),
     "flower": BackendSpec("flower", (("flwr", "flwr"),), "train"),
     "onnx-export": BackendSpec("onnx-export", (("onnx", "onnx"), ("torch", "torch==2.13.0")), "export"),

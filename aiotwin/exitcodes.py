@@ -62,7 +62,7 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.DEVICE_PORT_IN_USE: "The metrics/health port is already in use; set [metrics] port or use 0.",
     ExitCode.DEVICE_ENGINE_FAILED: "The inference runtime could not load or run the chosen model variant.",
     ExitCode.DEVICE_DATA_DIR_INVALID: "The data dir cannot be created or written; fix its permissions or pick another.",
-    ExitCode.GATEWAY_PORT_IN_USE: "The inference instance's HTTP port is already in use; pick another or use --port 0.",
+    ExitCode.GATEWAY_PORT_IN_USE: "The router's or inference instance's HTTP port is in use; pick another or --port 0.",
     ExitCode.GATEWAY_BUNDLE_INVALID: "The bundle to serve is missing, malformed or fails sha256/shape verification.",
     ExitCode.GATEWAY_NO_VARIANT: "The bundle has no variant that can run here (or not the one --variant names).",
     ExitCode.GATEWAY_ENGINE_FAILED: "The inference runtime could not load or run the served model variant.",

@@ -259,7 +259,7 @@ class Daemon:
     """A daemon (``aiotwin-device start …``) in a subprocess; a thread keeps its log and notices ``ready``."""
 
     STOP_TIMEOUT_S = 20.0
-    _URL = re.compile(r"listening on (http://\S+)")
+    _URL = re.compile(r"(?:listening|serving|routing) on (http://\S+)")  # device, instance, router
 
     def __init__(self, command: Sequence[str]) -> None:
         self.command = list(command)

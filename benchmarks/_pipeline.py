@@ -147,15 +147,20 @@ class PipelineRun:
     provider: str
 
 
-def run_pipeline(video: Video, variant: str, threads: int, frames: int | None = None) -> PipelineRun:
-    """Process ``video`` to its end through the real pipeline (privacy filter on, like ``run``)."""
+def run_pipeline(video: Video, variant: str, threads: int, frames: int | None = None,
+                 arch: str = "edge") -> PipelineRun:
+    """Process ``video`` to its end through the real pipeline (privacy filter on, like ``run``).
+
+    ``arch`` picks the shipped bundle: ``edge`` (the camera's model) or ``cloud`` (the gateway's:
+    what the pipeline would count if every crop were answered by it).
+    """
     from aiotwin.bundle import default_bundle_dir, load_bundle
     from aiotwin.engines import open_engine
     from device_runtime.camera import open_source
     from device_runtime.config import CameraConfig, PrivacyConfig
     from device_runtime.pipeline import PrivacyFilter, run_source
 
-    bundle = load_bundle(default_bundle_dir("edge"))
+    bundle = load_bundle(default_bundle_dir(arch))
     engine = open_engine(bundle, variant, threads=threads)
     source = TimedSource(open_source(str(video.mp4)))
     try:

@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> Any:
     parser.add_argument("--cameras", default="", help="comma list (default: recipe.UNSEEN_CAMERAS)")
     parser.add_argument("--match-s", type=float, default=1.0, help="max time between matched crossings")
     parser.add_argument("--variant", default="", help="force a variant (default: the hardware selection)")
+    parser.add_argument("--arch", choices=("edge", "cloud"), default="edge",
+                        help="which shipped bundle classifies (cloud: as if every crop were offloaded)")
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.seeds = 4.0, 1
@@ -127,7 +129,8 @@ def run_condition(name: str, cameras: list[str], seeds: list[int], args: Any, va
     for cam in cameras:
         for seed in seeds:
             video = rendered(cam, seed, frames_for(cam, args.seconds), lighting, weather, args.cache)
-            videos.append(per_video(video, run_pipeline(video, variant, engine_threads()), args.match_s))
+            run = run_pipeline(video, variant, engine_threads(), arch=args.arch)
+            videos.append(per_video(video, run, args.match_s))
     metrics = condition_metrics(videos)
     console.print(f"{name}: {metrics['truth_total']} true crossings, {metrics['counted_total']} counted, "
                   f"accuracy (matched) {metrics['accuracy_matched']}")
@@ -175,14 +178,15 @@ def _p(v: float | None) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    run = Run.start("counting", args)
+    run = Run.start("counting" if args.arch == "edge" else f"counting-{args.arch}", args)
     cameras, seeds, info = split(args)
     variant = args.variant or selected_variant()
     console.print(f"cameras {cameras}, seeds {seeds}, {args.seconds:g} s each, variant {variant}")
     t0 = time.monotonic()
     results = {name: run_condition(name, cameras, seeds, args, variant) for name in CONDITIONS}
     print_results(results, args.quick)
-    params = {"seconds": args.seconds, "match_s": args.match_s, "variant": variant, "min_truth_for_target": MIN_TRUTH,
+    params = {"seconds": args.seconds, "match_s": args.match_s, "variant": variant, "arch": args.arch,
+              "min_truth_for_target": MIN_TRUTH,
               "wall_s": round(time.monotonic() - t0, 1), **info}
     run.finish({"params": params, "results": results}, targets(results))
     return 0

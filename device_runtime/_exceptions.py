@@ -12,6 +12,7 @@ Tree::
         ├── OutboxError            the SQLite outbox cannot be opened or written
         ├── PortInUseError         the metrics/health port is taken by another process
         └── DataDirError           the data dir cannot be created or written
+            └── SampleStoreError   the sample store (crops kept to learn from) failed
 
 Engine failures are :class:`aiotwin.EngineError` (engines live in the core, shared with gateways).
 """
@@ -57,7 +58,11 @@ class DataDirError(DeviceError):
     """The node's data dir cannot be created or written."""
 
 
+class SampleStoreError(DataDirError):
+    """The sample store in the data dir cannot be opened or written."""
+
+
 __all__ = [
     "DataDirError", "DeviceError", "HardwareProbeError", "NoVariantError", "OutboxError", "PortInUseError",
-    "ProfileError", "SourceError", "SourceUnsupported",
+    "ProfileError", "SampleStoreError", "SourceError", "SourceUnsupported",
 ]

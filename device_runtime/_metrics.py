@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -17,6 +18,9 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from device_runtime.outbox import DEFAULT_DEST, OutboxStats
+
+if TYPE_CHECKING:
+    from device_runtime.uplink import UplinkStats
 
 NAMESPACE = "aiotwin"
 CAMERA_STATES = ("connecting", "streaming", "reconnecting", "ended")
@@ -80,6 +84,37 @@ class _PullCollector(Collector):  # type: ignore[misc]
             yield fam
 
 
+class _UplinkCollector(Collector):  # type: ignore[misc]
+    """The CoAP uplink's counters, pulled from :meth:`device_runtime.uplink.Uplink.stats` at scrape time."""
+
+    def __init__(self, stats: Callable[[], UplinkStats | None]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        s = self._stats()
+        if s is None:
+            return
+        c = s.counters
+        counters = {
+            "events_sent": ("Events put in a CoAP POST to the gateway (re-sends count again).", c.sent),
+            "events_acked": ("Events the gateway acknowledged (2.04) and the outbox released.", c.acked),
+            "events_rejected": ("Events the gateway refused for good (4.xx), logged and removed.", c.rejected),
+            "failures": ("POSTs that timed out, hit a network error or got a 5.xx.", c.failures),
+            "bytes_sent": ("Payload bytes of event POSTs.", c.bytes_sent),
+            "directives_updates": ("Changed /cfg documents received from the gateway.", c.directives_updates),
+        }
+        for name, (doc, value) in counters.items():
+            yield CounterMetricFamily(f"{NAMESPACE}_uplink_{name}", doc, value=value)
+        gauges = {
+            "events_pending": ("Events waiting in the outbox for the gateway.", s.pending),
+            "connected": ("1 when the last POST reached the gateway.", 1 if s.connected else 0),
+            "budget_available_bytes": ("Upstream bytes left for non-event traffic.", s.budget_available),
+            "budget_bytes_per_hour": ("Upstream byte budget per hour.", s.budget_per_h),
+        }
+        for name, (doc, value) in gauges.items():
+            yield GaugeMetricFamily(f"{NAMESPACE}_uplink_{name}", doc, value=value)
+
+
 class NodeMetrics:
     """Every metric of one node. One registry per node, never the process-global one."""
 
@@ -116,6 +151,10 @@ class NodeMetrics:
                  capture: Callable[[], Iterable[CaptureCounters]]) -> None:
         """Register the scrape-time collector for outbox and capture numbers."""
         self.registry.register(_PullCollector(outbox_stats, capture))
+
+    def add_uplink_pull(self, stats: Callable[[], UplinkStats | None]) -> None:
+        """Register the scrape-time collector for the CoAP uplink (blocking: reads the outbox)."""
+        self.registry.register(_UplinkCollector(stats))
 
     def set_model(self, info: Mapping[str, str]) -> None:
         self.model_info.info(dict(info))

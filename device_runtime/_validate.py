@@ -14,10 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiotwin._exceptions import AiotwinError, ConfigError, ConfigProblem
-from device_runtime.config import CameraConfig, DeviceConfig
+from device_runtime.config import CameraConfig, DeviceConfig, OffloadConfig, UplinkConfig
 from device_runtime.identity import valid_node_id
 
 MAX_PORT = 65535
+MIN_UPLINK_BATCH_BYTES = 1024  # one CoAP block: smaller batches only add round trips
 _ID_RULE = "use letters, digits, '.', '_' or '-' (1-63 characters)"
 
 Add = Callable[[str, str, str | None], None]
@@ -53,6 +54,58 @@ def _check_camera(i: int, cam: CameraConfig, add: Add) -> None:
         add(f"{at}/queue-frames", "must be >= 1", None)
 
 
+def _check_uplink(up: UplinkConfig, add: Add) -> None:
+    from aiotwin.discovery import NODE_ID_PATTERN
+    from aiotwin.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+    from device_runtime._locate import parse_gateway_uri
+
+    if up.gateway is not None:
+        try:
+            parse_gateway_uri(up.gateway)
+        except ValueError as exc:
+            add("uplink/gateway", str(exc), up.gateway)
+    if up.enabled and up.gateway is None and not up.mdns:
+        add("uplink/enabled", "the uplink needs gateway = \"coap://host:port\" or mdns = true", None)
+    if up.prefer_gateway is not None and not NODE_ID_PATTERN.fullmatch(up.prefer_gateway):
+        add("uplink/prefer-gateway", "not a gateway node id (letters, digits, '_', '-')", up.prefer_gateway)
+    if not 1 <= up.batch_events <= MAX_BATCH_EVENTS:
+        add("uplink/batch-events", f"must be 1..{MAX_BATCH_EVENTS} (the gateway's limit)", None)
+    if not MIN_UPLINK_BATCH_BYTES <= up.batch_bytes <= MAX_BATCH_BYTES:
+        add("uplink/batch-bytes", f"must be {MIN_UPLINK_BATCH_BYTES}..{MAX_BATCH_BYTES} (the gateway's limit)",
+            None)
+    if up.request_timeout_s <= 0:
+        add("uplink/request-timeout-s", "must be > 0", None)
+    if up.retry_max_s <= 0:
+        add("uplink/retry-max-s", "must be > 0", None)
+    if up.byte_budget_per_h is not None and up.byte_budget_per_h < 0:
+        add("uplink/byte-budget-per-h", "must be >= 0", None)
+
+
+def _check_offload(off: OffloadConfig, add: Add) -> None:
+    from urllib.parse import urlsplit
+
+    if off.router is not None:
+        try:
+            parts = urlsplit(off.router)
+            ok = parts.scheme == "http" and bool(parts.hostname) and parts.path in {"", "/"}
+            _ = parts.port
+        except ValueError:
+            ok = False
+        if not ok:
+            add("offload/router", "must be http://HOST[:PORT] (the gateway router)", off.router)
+    if not off.model or "/" in off.model:
+        add("offload/model", "must be a model name without '/'", off.model)
+    for key, value, low, high in (("threshold", off.threshold, 0.0, 1.0), ("min-p", off.min_p, 0.0, 1.0)):
+        if not low <= value <= high:
+            add(f"offload/{key}", f"must be {low:g}..{high:g}", None)
+    for key, value in (("budget-ms", off.budget_ms), ("max-age-s", off.max_age_s),
+                       ("probe-every-s", off.probe_every_s)):
+        if value <= 0:
+            add(f"offload/{key}", "must be > 0", None)
+    if off.max_inflight < 1:
+        add("offload/max-inflight", "must be >= 1", None)
+
+
 def _check_node(cfg: DeviceConfig, add: Add) -> None:
     if cfg.node_id is not None and not valid_node_id(cfg.node_id):
         add("node-id", _ID_RULE, cfg.node_id)
@@ -66,6 +119,10 @@ def _check_node(cfg: DeviceConfig, add: Add) -> None:
         add("threads", "must be >= 1", None)
     if cfg.bundle is not None and not (cfg.bundle / "manifest.json").is_file():
         add("bundle", f"no manifest.json in {cfg.bundle}", None)
+    _check_uplink(cfg.uplink, add)
+    _check_offload(cfg.offload, add)
+    if cfg.samples.max_samples < 1:
+        add("samples/max-samples", "must be >= 1", None)
 
 
 def validate_config(cfg: DeviceConfig, *, file: str = "<config>", text: str = "") -> None:

@@ -16,6 +16,19 @@ Example::
     max-events = 100000
     ttl-s = 604800
 
+    [uplink]                         # CoAP uplink to the gateway (docs/uplink.md); off unless configured
+    gateway = "coap://10.0.0.2:5683" # fallback (or only) address of the gateway
+    mdns = true                      # find the gateway by mDNS (_aiotwin-gw._udp) first
+
+    [offload]                        # joint inference through the gateway router (docs/offload.md)
+    router = "http://10.0.0.2:8470"  # off without it
+    model = "vehicle-cloud"
+    threshold = 0.6                  # edge confidence below which a crop is a candidate
+    budget-ms = 80                   # the answer must come back within this
+
+    [samples]                        # crops kept to learn from (docs/offload.md)
+    max-samples = 20000
+
     [[cameras]]
     id = "north-1"
     source = "rtsp://10.0.0.5/stream1"   # /dev/video0, 0, file path, rtsp://, gst pipeline, synthetic:NAME?seed=N
@@ -47,6 +60,10 @@ DEFAULT_OUTBOX_TTL_S = 7 * 24 * 3600  # one week: covers a long gateway outage
 DEFAULT_CONFIRM_FRAMES = 3  # frames a track must stay across the line before it counts
 DEFAULT_MAX_MISSED_FRAMES = 20  # > the ~15-frame occlusion (a car behind a bus) the tracker must bridge
 DEFAULT_QUEUE_FRAMES = 4  # bounded frame queue, drop-oldest
+DEFAULT_UPLINK_BATCH_EVENTS = 64  # ~20 KB of events: a handful of Block1 blocks per POST
+DEFAULT_UPLINK_BATCH_BYTES = 16 * 1024  # 16 blocks of 1024 bytes (RFC 7959 largest SZX)
+DEFAULT_UPLINK_TIMEOUT_S = 20.0  # < RFC 7252 MAX_TRANSMIT_WAIT (93 s): notice a dead gateway sooner
+DEFAULT_UPLINK_RETRY_MAX_S = 30.0  # backoff cap while the gateway is down (aiotwin.retry default)
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,55 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class UplinkConfig:
+    """The CoAP uplink of events to the gateway, and the gateway's ``/cfg`` directives (docs/uplink.md).
+
+    Off unless configured: ``enabled`` unset means on when ``gateway`` is set or ``mdns`` is true.
+    ``byte-budget-per-h`` caps upstream bytes per hour; unset, the gateway's ``/cfg`` value rules,
+    set, the smaller of both does.
+    """
+
+    enabled: bool | None = None
+    gateway: str | None = None  # coap://host[:port]: used when mDNS is off or finds no gateway
+    mdns: bool = False  # browse _aiotwin-gw._udp.local.
+    mdns_interfaces: list[str] = field(default_factory=list)  # empty: every interface
+    prefer_gateway: str | None = None  # gateway node id to pick when mDNS finds several
+    batch_events: int = DEFAULT_UPLINK_BATCH_EVENTS
+    batch_bytes: int = DEFAULT_UPLINK_BATCH_BYTES
+    request_timeout_s: float = DEFAULT_UPLINK_TIMEOUT_S
+    retry_max_s: float = DEFAULT_UPLINK_RETRY_MAX_S
+    byte_budget_per_h: int | None = None
+
+    @property
+    def active(self) -> bool:
+        if self.enabled is not None:
+            return self.enabled
+        return self.gateway is not None or self.mdns
+
+
+@dataclass(frozen=True)
+class OffloadConfig:
+    """Joint inference: unsure crops to the gateway router's bigger model (docs/offload.md)."""
+
+    router: str | None = None  # http://host:port of `aiotwin-gateway start`; offloading is off without it
+    model: str = "vehicle-cloud"
+    threshold: float = 0.6  # edge confidence below which a crop is a candidate (the gateway's /cfg may lower it)
+    budget_ms: float = 80.0  # the answer must come back within this (QEdgeProxy's default tau)
+    min_p: float = 0.95  # required P(latency <= tau) from the router's estimate (QEdgeProxy's default rho)
+    max_inflight: int = 4
+    max_age_s: float = 10.0  # an older router estimate is not trusted
+    probe_every_s: float = 5.0  # while the router has no observations of this node
+
+
+@dataclass(frozen=True)
+class SamplesConfig:
+    """The sample store in the data dir (``samples.sqlite3``)."""
+
+    enabled: bool = True
+    max_samples: int = 20_000
+
+
+@dataclass(frozen=True)
 class OnnxParams:
     """onnxruntime parameters (kept here so config loading never imports onnxruntime)."""
 
@@ -165,9 +231,11 @@ class DeviceConfig:
     variant: str | None = None
     backend: Literal["onnx", "tflite"] | None = None
     threads: int = 2
-    offload_threshold: float = 0.6  # confidence below which a crop is a candidate for offload
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    uplink: UplinkConfig = field(default_factory=UplinkConfig)
+    offload: OffloadConfig = field(default_factory=OffloadConfig)
+    samples: SamplesConfig = field(default_factory=SamplesConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     onnx: OnnxParams = field(default_factory=OnnxParams)
     litert: LiteRtParams = field(default_factory=LiteRtParams)
@@ -182,6 +250,7 @@ def load_device_config(path: Path) -> DeviceConfig:
 __all__ = [
     "CameraConfig", "ClassifyConfig", "CountingConfig", "DeviceConfig", "HealthConfig", "LiteRtParams",
     "MetricsConfig",
-    "MotionConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig", "TrackerConfig", "Zone",
+    "MotionConfig", "OffloadConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig", "SamplesConfig", "TrackerConfig",
+    "UplinkConfig", "Zone",
     "load_device_config",
 ]

@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiotwin._exceptions import AiotwinError
 from aiotwin.bundle import default_bundle_dir
@@ -51,6 +52,13 @@ from device_runtime._worker import CameraSnapshot, CameraWorker
 from device_runtime.config import CameraConfig, DeviceConfig
 from device_runtime.identity import NodeIdentity, resolve_identity
 from device_runtime.outbox import OUTBOX_FILE, Outbox, OutboxStats
+
+if TYPE_CHECKING:
+    from aiotwin.wire import DeviceDirectives
+    from device_runtime.offload.client import Offloader
+    from device_runtime.pipeline import CameraPipeline
+    from device_runtime.samples import SampleStore
+    from device_runtime.uplink import Uplink, UplinkStats
 
 _LOG = logging.getLogger("device_runtime.daemon")
 
@@ -98,6 +106,10 @@ class DeviceNode:
         self.slot: EngineSlot | None = None
         self.http: HttpEndpoint | None = None
         self.workers: list[CameraWorker] = []
+        self.uplink: Uplink | None = None
+        self.offloader: Offloader | None = None
+        self.samples: SampleStore | None = None
+        self.pipelines: list[CameraPipeline] = []
         self._tasks = TaskSet()
         self._finished = asyncio.Event()
         self._done: set[str] = set()
@@ -127,11 +139,55 @@ class DeviceNode:
         self.http = HttpEndpoint(cfg.metrics.host, cfg.metrics.port, self._health, self.metrics.render)
         await self.http.async_start()
         _LOG.info("metrics listening on %s", self.http.url)
+        if cfg.uplink.active:
+            await self._start_uplink(self.identity.node_id)
+        await asyncio.to_thread(self._start_joint, self.identity.node_id)
         await asyncio.to_thread(self._start_cameras, model)
         self._ready_at = time.monotonic()
         self._tasks.spawn(self._async_purge_loop(), name="outbox-purge")
         if self.options.live:
             self._tasks.spawn(async_show(self.snapshots, self._variant), name="live-view")
+
+    async def _start_uplink(self, node_id: str) -> None:
+        """CoAP uplink of the outbox to the gateway, ``/cfg`` observed ([uplink], docs/uplink.md)."""
+        from device_runtime.uplink import Uplink
+
+        assert self.outbox is not None
+        self.uplink = Uplink(self.outbox, self.config.uplink, node_id=node_id, on_directives=self._on_directives)
+        await self.uplink.start()
+        self.metrics.add_uplink_pull(self._uplink_stats)
+
+    def _on_directives(self, directives: DeviceDirectives) -> None:
+        if self.offloader is not None:
+            self.offloader.update_limits(threshold=directives.offload_threshold, budget_ms=directives.tau_ms,
+                                         min_p=directives.rho)
+
+    def _start_joint(self, node_id: str) -> None:
+        """The sample store and the offload thread ([samples], [offload]; docs/offload.md). Blocking."""
+        cfg = self.config
+        if cfg.samples.enabled:
+            from device_runtime.samples import SAMPLES_FILE, SampleStore
+
+            self.samples = SampleStore(cfg.data_dir / SAMPLES_FILE, max_samples=cfg.samples.max_samples)
+        off = cfg.offload
+        if off.router is None:
+            return
+        from device_runtime.offload.client import Offloader
+        from device_runtime.offload.policy import OffloadLimits
+
+        limits = OffloadLimits(threshold=off.threshold, budget_ms=off.budget_ms, min_p=off.min_p,
+                               max_age_s=off.max_age_s, max_inflight=off.max_inflight,
+                               probe_every_s=off.probe_every_s)
+        budget = self.uplink.budget if self.uplink is not None else None
+        self.offloader = Offloader(off.router, node_id, off.model, limits,
+                                   bytes_available=budget.available if budget else (lambda: math.inf),
+                                   spend=budget.try_spend if budget else (lambda n: True))
+        self.offloader.start()
+        _LOG.info("offloading unsure crops (< %.2f) to %s, model %s, budget %g ms", off.threshold, off.router,
+                  off.model, off.budget_ms)
+
+    def _uplink_stats(self) -> UplinkStats | None:
+        return self.uplink.stats() if self.uplink is not None else None
 
     def _prepare_data_dir(self) -> NodeIdentity:
         data_dir = self.config.data_dir
@@ -169,12 +225,14 @@ class DeviceNode:
         built: list[tuple[CameraWorker, CaptureThread]] = []
         for cam in self.config.cameras:
             pipeline = CameraPipeline(cam, self.slot, model.bundle.manifest,
-                                      privacy=PrivacyFilter(self.config.privacy, cam.mask_zones))
+                                      privacy=PrivacyFilter(self.config.privacy, cam.mask_zones),
+                                      offload=self.offloader, samples=self.samples)
             worker = CameraWorker(cam.id, pipeline, self._put_events, self.metrics,
                                   max_frames=self.options.frames, on_done=self._on_worker_done)
             capture = CaptureThread.for_camera(cam, on_state=worker.on_state)
             worker.attach(capture)
             built.append((worker, capture))
+            self.pipelines.append(pipeline)
         self.workers = [w for w, _ in built]
         for worker, capture in built:
             capture.start()
@@ -185,6 +243,8 @@ class DeviceNode:
     def _put_events(self, events: Sequence[Event]) -> None:
         assert self.outbox is not None
         self.outbox.put(events)
+        if self.uplink is not None:
+            self.uplink.wake()
 
     def _on_worker_done(self, camera_id: str) -> None:
         loop = self._loop
@@ -234,6 +294,8 @@ class DeviceNode:
             "uptime_s": round(self.uptime_s(), 3),
             "cameras": {s.camera_id: {"state": s.state, "detail": s.detail, "frames": s.frames,
                                       "fps": round(s.fps, 2)} for s in snaps},
+            "uplink": None if self.uplink is None else {"gateway": self.uplink.gateway(),
+                                                        "connected": self.uplink.connected},
         }
 
     async def wait_finished(self) -> None:
@@ -263,6 +325,8 @@ class DeviceNode:
                 self._reject(path, exc)
                 raise
             await asyncio.to_thread(self.slot.swap, new)
+            for pipeline in self.pipelines:  # events name the model that answered (labels/input are unchanged)
+                pipeline.use_manifest(new.bundle.manifest)
         self.metrics.bundle_swaps.labels("ok").inc()
         self.metrics.set_model(new.info())
         _LOG.info("model swapped to %s v%d (%s)", new.bundle.path, new.bundle.manifest.version, new.engine.variant)
@@ -276,9 +340,15 @@ class DeviceNode:
     # -- shutdown --------------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Stop cameras (drain + flush), HTTP, model and outbox. Safe after a partial start."""
+        """Stop uplink, cameras (drain + flush), HTTP, model and outbox. Safe after a partial start."""
         await self._tasks.close()
+        if self.uplink is not None:  # what it had not delivered stays in the outbox
+            await self.uplink.close()
         await asyncio.to_thread(self._stop_workers)
+        if self.offloader is not None:
+            await asyncio.to_thread(self.offloader.stop)
+        if self.samples is not None:
+            await asyncio.to_thread(self.samples.close)
         if self.http is not None:
             await self.http.async_stop()
         if self.slot is not None:

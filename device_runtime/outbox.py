@@ -23,7 +23,6 @@ I/O: call them from worker threads or through ``asyncio.to_thread``, never on th
 from __future__ import annotations
 
 import builtins
-import fcntl
 import os
 import sqlite3
 import threading
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from aiotwin.sqlitedb import StoreSpec, open_store, transaction
 from aiotwin.wire import Event, WireError, decode_event, encode_event
 from device_runtime._exceptions import OutboxError
 from device_runtime.config import DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_OUTBOX_TTL_S
@@ -43,7 +43,6 @@ OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("drop-oldest", "reject-new")
 DEFAULT_DEST = "gateway"
 OUTBOX_FILE = "outbox.sqlite3"
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 5.0  # a reader (``aiotwin-device events``) holds the lock only for a moment
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -104,62 +103,13 @@ class _Counters:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+_STORE = StoreSpec("outbox", _SCHEMA, SCHEMA_VERSION, OutboxError, synchronous="FULL")
+
+
 def _wrap(path: Path, action: str, exc: sqlite3.Error) -> OutboxError:
-    text = str(exc)
-    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
-        return OutboxError(
-            f"{path} is corrupt or not an SQLite database ({text}); move it aside and the node will "
-            "start a fresh outbox (its undelivered events are lost)"
-        )
-    return OutboxError(f"outbox {path}: cannot {action}: {text}")
-
-
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rwc'}"
-    conn = sqlite3.connect(
-        uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
-    try:
-        _check(conn, path)
-        if not readonly:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _writer_lock(path: Path) -> int:
-    """Hold an exclusive ``flock`` beside the database: one writer process per outbox.
-
-    The running depth and overflow decisions assume this connection is the only writer; the kernel
-    releases the lock when the process dies, even by SIGKILL.
-    """
-    try:
-        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise OutboxError(f"outbox {path}: cannot create its lock file: {exc}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise OutboxError(
-            f"outbox {path} is in use by another process (is another aiotwin-device running with "
-            "this data dir?)"
-        ) from None
-    return fd
-
-
-def _check(conn: sqlite3.Connection, path: Path) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise OutboxError(f"{path} was written by a newer aiotwin (schema {version} > {SCHEMA_VERSION})")
-    result = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-    if result != "ok":
-        raise OutboxError(f"{path} is corrupt ({result}); move it aside to start a fresh outbox")
+    err = _STORE.wrap(path, action, exc)
+    assert isinstance(err, OutboxError)
+    return err
 
 
 class Outbox:
@@ -194,15 +144,8 @@ class Outbox:
             raise OutboxError(f"unknown overflow policy {overflow!r} (known: {', '.join(OVERFLOW_POLICIES)})")
         if readonly and not path.is_file():
             raise OutboxError(f"no outbox database at {path} (has `aiotwin-device start` run with this data dir?)")
-        lock_fd = None if readonly else _writer_lock(path)
-        try:
-            conn = _connect(path, readonly)
-        except BaseException as exc:
-            if lock_fd is not None:
-                os.close(lock_fd)
-            if isinstance(exc, sqlite3.Error):
-                raise _wrap(path, "open", exc) from exc
-            raise
+        conn, lock_fd = open_store(path, _STORE, "is another aiotwin-device running with this data dir?",
+                                   readonly=readonly)
         return cls(conn, path, max_events=max_events, ttl_s=ttl_s, overflow=overflow, clock=clock,
                    lock_fd=lock_fd)
 
@@ -213,22 +156,12 @@ class Outbox:
         The body records its effects in a fresh :class:`_Counters`, merged only after COMMIT, so a
         rolled-back batch changes no counter. sqlite errors become :class:`OutboxError`.
         """
-        with self._lock:
-            if self._closed:
-                raise OutboxError(f"outbox {self.path} is closed")
-            delta = _Counters()
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn, delta
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    if self._conn.in_transaction:  # also when COMMIT itself failed (disk full)
-                        self._conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise _wrap(self.path, action, exc) from exc
-            self._counters.merge(delta)
+        if self._closed:
+            raise OutboxError(f"outbox {self.path} is closed")
+        delta = _Counters()
+        with transaction(self._conn, self._lock, self.path, _STORE, action) as conn:
+            yield conn, delta
+        self._counters.merge(delta)
 
     def _count(self) -> int:
         try:

@@ -23,7 +23,8 @@ Example::
 Loading goes through :func:`aiotwin.config.load_toml`-style checks (unknown keys, types, file and
 line in every message); values out of range raise :class:`~gateway._exceptions.InvalidServeConfig`,
 which the loader reports with its key. Other tables of ``gateway.toml`` belong to their own loaders
-(``[router]``: :mod:`gateway.router.config`). Nothing here imports a heavy backend or zeroconf.
+(``[router]``: :mod:`gateway.router.config`, read by :func:`load_router_file`). Nothing here imports
+a heavy backend or zeroconf.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiotwin._exceptions import ConfigError, ConfigProblem
 from aiotwin.config import load_dataclass, parse_toml
 from aiotwin.netem.shape import DEFAULT_PARETO_SHAPE, DirectionShape
 from gateway._exceptions import InvalidServeConfig
+from gateway.router.config import RouterConfig
+
+_T = TypeVar("_T")
 
 DelayDistribution = Literal["constant", "normal", "pareto"]
 
@@ -135,20 +139,37 @@ class _ServeFile:
     serve: ServeConfig = field(default_factory=ServeConfig)
 
 
-def load_serve_config(path: Path) -> ServeConfig:
-    """Read the ``[serve]`` table of ``path``; raise :class:`ConfigError` listing every problem."""
+@dataclass(frozen=True)
+class _RouterFile:
+    """The ``[router]`` table of ``gateway.toml`` (its schema lives in :mod:`gateway.router.config`)."""
+
+    router: RouterConfig = field(default_factory=RouterConfig)
+
+
+def _load_table(path: Path, table: str, cls: type[_T]) -> _T:
+    """Read ``path`` and convert its ``[table]`` (only) into ``cls``; keys are reported as ``table/...``."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigProblem(str(path), "", f"cannot read: {exc}")]) from exc
     data: dict[str, Any] = parse_toml(text, file=str(path))
-    own = {"serve": data["serve"]} if "serve" in data else {}
-    return load_dataclass(_ServeFile, own, file=str(path), text=text, base_dir=path.parent).serve
+    own = {table: data[table]} if table in data else {}
+    return load_dataclass(cls, own, file=str(path), text=text, base_dir=path.parent)
+
+
+def load_serve_config(path: Path) -> ServeConfig:
+    """Read the ``[serve]`` table of ``path``; raise :class:`ConfigError` listing every problem."""
+    return _load_table(path, "serve", _ServeFile).serve
+
+
+def load_router_file(path: Path) -> RouterConfig:
+    """Read the ``[router]`` table of ``path``; raise :class:`ConfigError` listing every problem."""
+    return _load_table(path, "router", _RouterFile).router
 
 
 __all__ = [
     "DEFAULT_HOST", "DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_QUEUE", "DEFAULT_MAX_WAIT_MS",
     "DEFAULT_PORT", "DEFAULT_THREADS", "DEFAULT_TOP_K", "MAX_BATCH_LIMIT", "MAX_WAIT_LIMIT_MS",
     "MODEL_NAME_PATTERN", "NODE_ID_PATTERN", "DelayDistribution", "MdnsConfig", "ServeConfig", "ServiceDelay",
-    "load_serve_config",
+    "load_router_file", "load_serve_config",
 ]

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,24 @@ def _no_tqdm_monitor() -> None:
         importlib.import_module("tqdm").tqdm.monitor_interval = 0
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep litert-torch's chatter off stdout (data only) and out of our INFO log.
+
+    It prints progress on stdout and logs lowering steps through the root logger at INFO.
+    """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+            for category in (UserWarning, DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category)
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def export_int8(net: Any, calibration: npt.NDArray[np.uint8], spec: InputSpec, path: Path) -> Path:
     """Full-integer TFLite of ``net`` (eval mode), NHWC int8 input, int8 logits output."""
     import litert_torch
@@ -59,10 +78,7 @@ def export_int8(net: Any, calibration: npt.NDArray[np.uint8], spec: InputSpec, p
     calib = torch.from_numpy(normalize(calibration, spec, "nchw"))
     sample = (calib[:1],)
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    # litert-torch prints progress on stdout, which carries data only: send it to stderr.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-        for category in (UserWarning, DeprecationWarning, FutureWarning):
-            warnings.filterwarnings("ignore", category=category)
+    with _quiet():
         gm = prepare_pt2e(torch.export.export(net, sample).module(), quantizer)
         _calibrate(gm, calib)
         gm = convert_pt2e(gm, fold_quantize=False)

@@ -73,6 +73,17 @@ def _rescale(x: F32, cfg: TrainConfig, rng: np.random.Generator) -> None:
         x[i] = cv2.resize(x[i, top:top + h, left:left + w], (size_w, size_h), interpolation=cv2.INTER_LINEAR)
 
 
+def _rotate(x: F32, cfg: TrainConfig, rng: np.random.Generator) -> None:
+    """Rotate by up to ``±rotate_deg`` and shear a little (road direction differs per camera)."""
+    import cv2
+
+    h, w = x.shape[1:3]
+    for i in _rows(len(x), cfg.rotate, rng):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)), 1.0)
+        m[0, 1] += float(rng.uniform(-0.15, 0.15))
+        x[i] = cv2.warpAffine(x[i], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
 def _photometric(x: F32, cfg: TrainConfig, rng: np.random.Generator) -> F32:
     n = len(x)
     jitter = rng.random(n) < cfg.color
@@ -108,10 +119,11 @@ def _noise(x: F32, cfg: TrainConfig, rng: np.random.Generator) -> None:
 
 
 def augment(batch: U8, cfg: TrainConfig, rng: np.random.Generator) -> U8:
-    """Flip, resized crop, photometric and channel jitter, blur and noise on a copy of ``batch``."""
+    """Flip, resized crop, rotation, photometric and channel jitter, blur, noise on a copy of ``batch``."""
     x = batch.astype(np.float32)
     _flip(x, cfg, rng)
     _rescale(x, cfg, rng)
+    _rotate(x, cfg, rng)
     x = _photometric(x, cfg, rng)
     _channels(x, cfg, rng)
     _blur(x, cfg, rng)

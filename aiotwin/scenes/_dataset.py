@@ -1,8 +1,14 @@
 """Labelled crops for classifier training, cut around truth boxes the way a motion detector would.
 
-Boxes are jittered by up to ``±jitter`` of their size per edge and sometimes stretched downward to
-take in a bit of shadow and road (imprecise motion blobs), then resized with ``cv2.INTER_AREA``
-exactly as the pipeline's :func:`aiotwin.models.preprocess.resize_crops` does. Each (camera, seed)
+A motion detector's box holds the object *and* what moves with it: its cast shadow by day, its
+headlight pool at night (:attr:`ObjectTruth.motion_box`); the pipeline then pads it by
+:data:`PIPELINE_PAD` per side. Most crops (:data:`MOTION_PROB`) therefore take a box between the
+object's own box and its motion box (uniformly interpolated: detections are often partial), the
+rest the object's box, sometimes stretched downward over a bit of shadow and road. Every box is
+padded like the pipeline's with probability :data:`PAD_PROB`, jittered by up to ``±jitter`` of its
+size per edge, then resized with ``cv2.INTER_AREA`` exactly as the pipeline's
+:func:`aiotwin.models.preprocess.resize_crops` does. (Training on tight boxes alone left a
+train/serve gap: pipeline crops of two-wheelers are half shadow, and were called cars and trucks.) Each (camera, seed)
 is sampled with its class weights flattened (square root: every class it has, none it lacks), and
 each class is capped at ``per_camera / classes`` per camera, so the output is class-balanced as far
 as each camera's mix allows; the remainder is filled with surplus crops of the common classes.
@@ -34,7 +40,10 @@ MIXED_WEATHER = {"clear": 0.6, "rain": 0.2, "fog": 0.2}
 WARMUP_S = 12.0  # start each scene populated
 CROP_STREAM = 11
 CONDITION_STREAM = 12
-SHADOW_PROB = 0.35  # share of crops stretched downward over the shadow/road
+MOTION_PROB = 0.7  # share of crops cut from between the object's box and its motion box
+PIPELINE_PAD = 0.1  # device_runtime ClassifyConfig.padding default: share of the box per side
+PAD_PROB = 0.7
+SHADOW_PROB = 0.35  # share of the other crops stretched downward over the shadow/road
 SHADOW_EXTRA = 0.25  # by up to this fraction of the box height
 MIN_SIDE_PX = 8  # boxes smaller than this (short side) or MIN_LONG_PX (long side) are skipped
 MIN_LONG_PX = 20
@@ -63,14 +72,27 @@ def conditions_for(spec: CameraSpec, seed: int, lighting: str | None, weather: s
     return spec.with_conditions(light, sky)
 
 
-def jittered_crop(frame: U8Image, box: Box, rng: np.random.Generator, jitter: float, size: int) -> U8Image:
-    """An RGB ``size×size`` crop around ``box`` with random edge jitter (and sometimes shadow)."""
+def detector_box(box: Box, motion_box: Box | None, rng: np.random.Generator) -> Box:
+    """A box as a motion detector plus the pipeline's padding might give for an object at ``box``."""
     x1, y1, x2, y2 = box
+    if motion_box is not None and rng.random() < MOTION_PROB:
+        t = float(rng.uniform(0.0, 1.0))
+        x1, y1, x2, y2 = (a + t * (b - a) for a, b in zip(box, motion_box, strict=True))
+    elif rng.random() < SHADOW_PROB:
+        y2 += float(rng.uniform(0.0, SHADOW_EXTRA)) * (y2 - y1)
+    if rng.random() < PAD_PROB:
+        w, h = x2 - x1, y2 - y1
+        x1, y1, x2, y2 = x1 - PIPELINE_PAD * w, y1 - PIPELINE_PAD * h, x2 + PIPELINE_PAD * w, y2 + PIPELINE_PAD * h
+    return (x1, y1, x2, y2)
+
+
+def jittered_crop(frame: U8Image, box: Box, rng: np.random.Generator, jitter: float, size: int, *,
+                  motion_box: Box | None = None) -> U8Image:
+    """An RGB ``size×size`` crop around a :func:`detector_box` of ``box`` with random edge jitter."""
+    x1, y1, x2, y2 = detector_box(box, motion_box, rng)
     w, h = x2 - x1, y2 - y1
     j = rng.uniform(-jitter, jitter, 4)
     x1, x2, y1, y2 = x1 + j[0] * w, x2 + j[1] * w, y1 + j[2] * h, y2 + j[3] * h
-    if rng.random() < SHADOW_PROB:
-        y2 += float(rng.uniform(0.0, SHADOW_EXTRA)) * h
     fh, fw = frame.shape[:2]
     c0, r0 = min(max(0, math.floor(x1)), fw - 2), min(max(0, math.floor(y1)), fh - 2)
     c1, r1 = max(min(fw, math.ceil(x2)), c0 + 2), max(min(fh, math.ceil(y2)), r0 + 2)
@@ -159,7 +181,7 @@ def _harvest(spec: CameraSpec, seed: int, bag: _Collector, *, target: int, share
         if wanted:
             frame = render()
             for obj in wanted:
-                bag.add(jittered_crop(frame, obj.box, rng, how.jitter, how.size), obj.cls)
+                bag.add(jittered_crop(frame, obj.box, rng, how.jitter, how.size, motion_box=obj.motion_box), obj.cls)
                 tracks[obj.track_id] = (tracks.get(obj.track_id, (0, 0))[0] + 1, truth.index)
         renderer.skip(how.stride - 1)
 
@@ -215,4 +237,4 @@ def crop_dataset(cameras: Sequence[str], seeds: Sequence[int], per_camera: int, 
     return x, y
 
 
-__all__ = ["MIXED", "conditions_for", "crop_dataset", "jittered_crop"]
+__all__ = ["MIXED", "conditions_for", "crop_dataset", "detector_box", "jittered_crop"]

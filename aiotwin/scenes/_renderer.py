@@ -173,23 +173,51 @@ class SceneRenderer:
     def _ground_effects(self, canvas: U8Image, pose: _Pose) -> None:
         backdrop = self._backdrop
         assert backdrop is not None
-        a = pose.actor
-        m = a.model
         if backdrop.shadow is not None:
-            sx, sy = SHADOW_PER_M[0] * m.height, SHADOW_PER_M[1] * m.height
-            corners = [(a.x + ex * m.length / 2, a.y + ey * m.width / 2) for ex in (-1, 1) for ey in (-1, 1)]
-            ground = np.array([(x + dx, y + dy, 0.0) for x, y in corners for dx, dy in ((0, 0), (sx, sy))])
-            hull = cv2.convexHull(self._cam.project(ground)[0].astype(np.float32))
-            paste_polygon(canvas, backdrop.shadow, np.asarray(hull, dtype=np.float64).reshape(-1, 2), SHADOW_SOFT_PX)
-        if backdrop.lit is not None and a.cls in MOTORISED:
-            d = a.direction
-            xf = a.x + d * m.length / 2
-            hw = m.width / 2
-            quad = np.array([(xf, a.y - hw * 0.8, 0.0), (xf + d * BEAM_LENGTH_M, a.y - hw * BEAM_SPREAD, 0.0),
-                             (xf + d * BEAM_LENGTH_M, a.y + hw * BEAM_SPREAD, 0.0), (xf, a.y + hw * 0.8, 0.0)])
-            uv, z = self._cam.project(quad)
-            if float(z.min()) > NEAR_M:
-                paste_polygon(canvas, backdrop.lit, uv, self._beam_soft)
+            paste_polygon(canvas, backdrop.shadow, self._shadow_hull(pose.actor), SHADOW_SOFT_PX)
+        if backdrop.lit is not None:
+            beam = self._beam_quad(pose.actor)
+            if beam is not None:
+                paste_polygon(canvas, backdrop.lit, beam, self._beam_soft)
+
+    def _shadow_hull(self, a: Actor) -> FloatArray:
+        """Image polygon of the ground shadow ``a`` casts (drawn when the look has shadows)."""
+        m = a.model
+        sx, sy = SHADOW_PER_M[0] * m.height, SHADOW_PER_M[1] * m.height
+        corners = [(a.x + ex * m.length / 2, a.y + ey * m.width / 2) for ex in (-1, 1) for ey in (-1, 1)]
+        ground = np.array([(x + dx, y + dy, 0.0) for x, y in corners for dx, dy in ((0, 0), (sx, sy))])
+        hull = cv2.convexHull(self._cam.project(ground)[0].astype(np.float32))
+        return np.asarray(hull, dtype=np.float64).reshape(-1, 2)
+
+    def _beam_quad(self, a: Actor) -> FloatArray | None:
+        """Image polygon of the headlight pool of a motorised ``a`` (None: not motorised or behind the camera)."""
+        if a.cls not in MOTORISED:
+            return None
+        m = a.model
+        d = a.direction
+        xf = a.x + d * m.length / 2
+        hw = m.width / 2
+        quad = np.array([(xf, a.y - hw * 0.8, 0.0), (xf + d * BEAM_LENGTH_M, a.y - hw * BEAM_SPREAD, 0.0),
+                         (xf + d * BEAM_LENGTH_M, a.y + hw * BEAM_SPREAD, 0.0), (xf, a.y + hw * 0.8, 0.0)])
+        uv, z = self._cam.project(quad)
+        return uv if float(z.min()) > NEAR_M else None
+
+    def _motion_box(self, pose: _Pose, clipped: Box) -> Box:
+        """``clipped`` grown by the shadow and headlight pool the look draws for this pose."""
+        polys = []
+        if self._look.shadow > 0:
+            polys.append(self._shadow_hull(pose.actor))
+        if self._look.beam > 0:
+            beam = self._beam_quad(pose.actor)
+            if beam is not None:
+                polys.append(beam)
+        if not polys:
+            return clipped
+        pts = np.concatenate(polys)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        grown: Box = (min(pose.box[0], float(lo[0])), min(pose.box[1], float(lo[1])),
+                      max(pose.box[2], float(hi[0])), max(pose.box[3], float(hi[1])))
+        return _clip_box(grown, self.spec.width, self.spec.height) or clipped
 
     def _draw_actor(self, canvas: U8Image, pose: _Pose) -> None:
         m = pose.actor.model
@@ -221,7 +249,8 @@ class SceneRenderer:
     def _objects(self, poses: list[_Pose]) -> list[ObjectTruth]:
         shown = sorted((p for p in poses if p.clipped is not None), key=lambda p: -p.depth)
         fracs = self._visibility(shown)
-        out = [ObjectTruth(p.actor.track_id, p.actor.cls, p.clipped, frac, p.actor.lane.id)
+        out = [ObjectTruth(p.actor.track_id, p.actor.cls, p.clipped, frac, p.actor.lane.id,
+                           self._motion_box(p, p.clipped))
                for p, frac in zip(shown, fracs, strict=True) if p.clipped is not None]
         return sorted(out, key=lambda o: o.track_id)
 

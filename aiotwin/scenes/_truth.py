@@ -18,13 +18,19 @@ Crossing = tuple[int, str, Direction, str | None]
 
 @dataclass(frozen=True, slots=True)
 class ObjectTruth:
-    """One object in one frame: box clipped to the frame; ``visible_frac`` after occlusion and clipping."""
+    """One object in one frame: box clipped to the frame; ``visible_frac`` after occlusion and clipping.
+
+    ``motion_box`` is what a background-subtraction detector sees of it: the box grown by the
+    object's cast shadow and headlight pool (clipped to the frame; equal to ``box`` when neither
+    is drawn).
+    """
 
     track_id: int
     cls: str
     box: Box
     visible_frac: float
     lane: str
+    motion_box: Box
 
 
 @dataclass(frozen=True, slots=True)

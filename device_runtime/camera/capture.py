@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from aiotwin.retry import DEFAULT_BASE_S, Backoff
+from device_runtime._heap import HeapTrimmer
 from device_runtime.camera.base import Frame, FrameSource, Image
 from device_runtime.camera.opencv import READ_TIMEOUT_MS
 from device_runtime.config import DEFAULT_QUEUE_FRAMES, CameraConfig
@@ -188,6 +189,9 @@ class CaptureThread:
     def _stream(self, source: FrameSource) -> bool:
         """Read until stopped (False), lost (False, after reporting) or at the end of a file (True)."""
         pacer = _Pacer(source.pace_fps, self._stop)
+        # Opening a source and its first frames are allocation peaks (a synthetic camera draws its
+        # backdrop, a decoder starts, the pipeline warms up): hand the freed heap back (_heap.py).
+        trimmer = HeapTrimmer()
         last = time.monotonic()
         while pacer.wait():
             try:
@@ -206,6 +210,7 @@ class CaptureThread:
                 continue
             last = now
             self._push(image, now)
+            trimmer.frame()
         return False
 
     def _push(self, image: Image, now: float) -> None:

@@ -72,18 +72,6 @@ class VariantResult:
     reference: bool = False  # torch reference: measured, never pinned
 
 
-def latency_ms(engine: Engine, crop: Crops, iterations: int) -> tuple[float, float]:
-    """(p50, p99) of ``classify`` on one crop, in milliseconds."""
-    for _ in range(WARMUP_CALLS):
-        engine.classify(crop)
-    times = np.empty(iterations)
-    for i in range(iterations):
-        t0 = time.perf_counter()
-        engine.classify(crop)
-        times[i] = time.perf_counter() - t0
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
-
-
 def throughput(engine: Engine, batch: Crops, iterations: int) -> float:
     """Crops per second classifying ``batch`` repeatedly."""
     for _ in range(max(1, WARMUP_CALLS // 2)):
@@ -95,11 +83,10 @@ def throughput(engine: Engine, batch: Crops, iterations: int) -> float:
 
 
 def accuracy(engine: Engine, holdout: Holdout) -> float:
-    hits = 0
-    for i in range(0, len(holdout.y), ACCURACY_BATCH):
-        probs = engine.classify(holdout.x[i:i + ACCURACY_BATCH])
-        hits += int(np.sum(probs.argmax(axis=1) == holdout.y[i:i + ACCURACY_BATCH]))
-    return hits / max(1, len(holdout.y))
+    from aiotwin.engines.measure import classify_all
+
+    probs = classify_all(engine, holdout.x, ACCURACY_BATCH)
+    return float(np.mean(probs.argmax(axis=1) == holdout.y)) if len(holdout.y) else 0.0
 
 
 def load_holdout(bundle: Bundle, size: int) -> Holdout:
@@ -147,12 +134,14 @@ def bench_variant(bundle: Bundle, variant: str, *, threads: int, iterations: int
 
 def _measure(engine: Engine, bundle: Bundle, result: VariantResult, iterations: int,
              holdout: Holdout | None) -> None:
+    from aiotwin.engines.measure import latency_ms
+
     spec = bundle.manifest.input
     crops = (holdout.x[:THROUGHPUT_BATCH] if holdout is not None and len(holdout.x) >= THROUGHPUT_BATCH
              else np.random.default_rng(0).integers(0, 256, (THROUGHPUT_BATCH, spec.height, spec.width, 3),
                                                     dtype=np.uint8))
     result.provider = engine.provider
-    result.p50_ms, result.p99_ms = latency_ms(engine, crops[:1], iterations)
+    result.p50_ms, result.p99_ms = latency_ms(engine, crops[:1], runs=iterations, warmup=WARMUP_CALLS)
     result.throughput_cps = throughput(engine, crops, max(1, iterations // THROUGHPUT_BATCH))
     if holdout is not None:
         result.accuracy = accuracy(engine, holdout)
@@ -325,5 +314,5 @@ def _emit(report: dict[str, Any], fmt: BenchFormat, out: Path | None, data_dir: 
 
 __all__ = [
     "PIN_TOLERANCE_POINTS", "BenchFormat", "Holdout", "VariantResult", "accuracy", "bench", "choose_pin",
-    "latency_ms", "load_holdout", "run_bench", "throughput", "write_pin",
+    "load_holdout", "run_bench", "throughput", "write_pin",
 ]

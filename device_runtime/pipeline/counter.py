@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from aiotwin.geometry import Direction, Line, crossing_direction, side_of_line, within_segment
 from aiotwin.wire import CountEvent
@@ -49,6 +50,8 @@ class TrackObservation:
     cls: str | None = None
     confidence: float = 0.0
     size: float = 0.0  # the box's longer side (px): how far past the line re-arms the track
+    model: Literal["edge", "offload"] = "edge"  # which model's answer ``cls`` is
+    model_version: int | None = None  # of an offload answer (None: the counter's own model)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ class _TrackLine:
     size: float = 0.0
     cls: str | None = None
     confidence: float = 0.0
+    model: Literal["edge", "offload"] = "edge"
+    model_version: int | None = None
 
 
 def sign(value: float) -> int:
@@ -153,6 +158,7 @@ class LineCounter:
             state = self._state.setdefault(obs.track_id, _TrackLine())
             if obs.cls is not None:
                 state.cls, state.confidence = obs.cls, obs.confidence
+                state.model, state.model_version = obs.model, obs.model_version
             state.size = obs.size
             if obs.visible:
                 self._step(obs.track_id, state, obs.anchor)
@@ -219,17 +225,20 @@ class LineCounter:
         if not crossings or (st.cls is None and not final):
             return []
         del self._waiting[tid]
-        cls = st.cls if st.cls is not None else self.classes[0]
-        conf = st.confidence if st.cls is not None else FALLBACK_CONFIDENCE
-        return [self._event(crossing, cls, conf, ts) for crossing in crossings]
+        if st.cls is None:
+            st = _TrackLine(cls=self.classes[0], confidence=FALLBACK_CONFIDENCE)
+        return [self._event(crossing, st, ts) for crossing in crossings]
 
-    def _event(self, crossing: Crossing, cls: str, confidence: float, ts: str) -> CountEvent:
-        self.counts.setdefault(cls, {"in": 0, "out": 0})[crossing.direction] += 1
+    def _event(self, crossing: Crossing, st: _TrackLine, ts: str) -> CountEvent:
+        assert st.cls is not None
+        self.counts.setdefault(st.cls, {"in": 0, "out": 0})[crossing.direction] += 1
         m = self.meta
+        offload = st.model == "offload"
         return CountEvent(
-            camera_id=m.camera_id, line_id=m.line_id, direction=crossing.direction, cls=cls,
-            confidence=min(1.0, max(0.0, float(confidence))), track_id=crossing.track_id, model="edge",
-            model_version=m.model_version, variant=m.variant, lane=crossing.lane, ts=ts,
+            camera_id=m.camera_id, line_id=m.line_id, direction=crossing.direction, cls=st.cls,
+            confidence=min(1.0, max(0.0, float(st.confidence))), track_id=crossing.track_id, model=st.model,
+            model_version=st.model_version if offload and st.model_version is not None else m.model_version,
+            variant="remote" if offload else m.variant, lane=crossing.lane, ts=ts,
         )
 
 

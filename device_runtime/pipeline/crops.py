@@ -64,6 +64,7 @@ class Vote:
     clear: int = 0  # clear crops classified so far
     crops: int = 0
     last_frame: int = -(10**9)
+    remote: tuple[int, float, int] | None = None  # an offload answer: (class index, confidence, model version)
 
     def add(self, probs: npt.NDArray[np.float32], quality: float, frame: int, *, clear: bool) -> None:
         w = float(probs.max()) * quality
@@ -74,7 +75,9 @@ class Vote:
         self.last_frame = frame
 
     def label(self) -> tuple[int, float] | None:
-        """(class index, confidence in [0, 1]) or None before the first crop."""
+        """(class index, confidence in [0, 1]) or None before the first crop; an offload answer wins."""
+        if self.remote is not None:
+            return self.remote[0], self.remote[1]
         if self.weight <= 0:
             return None
         i = int(np.argmax(self.scores))
@@ -141,6 +144,19 @@ class TrackClassifier:
     def label(self, track_id: int) -> tuple[int, float] | None:
         vote = self.votes.get(track_id)
         return vote.label() if vote else None
+
+    def adopt(self, track_id: int, index: int, confidence: float, model_version: int) -> bool:
+        """Take the gateway model's answer for a live track (False: the track has ended)."""
+        vote = self.votes.get(track_id)
+        if vote is None:
+            return False
+        vote.remote = (index, confidence, model_version)
+        return True
+
+    def remote_version(self, track_id: int) -> int | None:
+        """The model version of the track's offload answer, None when its label is the edge model's."""
+        vote = self.votes.get(track_id)
+        return vote.remote[2] if vote is not None and vote.remote is not None else None
 
     def forget(self, live_ids: set[int]) -> None:
         """Drop the votes of tracks that no longer exist."""

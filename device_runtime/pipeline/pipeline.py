@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +25,14 @@ from device_runtime.config import CameraConfig
 from device_runtime.pipeline.counter import Counts, EventMeta, LineCounter, TrackObservation, empty_counts
 from device_runtime.pipeline.crops import TrackClassifier, crop
 from device_runtime.pipeline.health import HealthMonitor
+from device_runtime.pipeline.joint import JointInference
 from device_runtime.pipeline.motion import MotionDetector
 from device_runtime.pipeline.privacy import PrivacyFilter
 from device_runtime.pipeline.tracker import Track, Tracker, coverage
+
+if TYPE_CHECKING:
+    from device_runtime.offload.client import Offloader
+    from device_runtime.samples import SampleStore
 
 MIN_COUNT_HITS = 8  # frames a track must have had its own blob before its positions count (light flecks)
 MAX_MERGED_VISIBLE = 100  # frames a merged track's clamped position still counts (4 s at 25 fps)
@@ -134,6 +140,7 @@ class CameraPipeline:
     def __init__(
         self, cam: CameraConfig, engine: Engine, manifest: Manifest, *,
         privacy: PrivacyFilter | None = None, clock: Clock = time.perf_counter,
+        offload: Offloader | None = None, samples: SampleStore | None = None,
     ) -> None:
         self.cam = cam
         self.engine = engine
@@ -147,6 +154,7 @@ class CameraPipeline:
         self.health = HealthMonitor(cam.health, cam.id)
         self.counter: LineCounter | None = None
         self.frames = 0
+        self.joint = JointInference(cam.id, offload, samples) if offload is not None or samples is not None else None
 
     @property
     def counts(self) -> Counts:
@@ -180,6 +188,16 @@ class CameraPipeline:
             return []
         return list(self.counter.finish(iso_ts(ts)))
 
+    @property
+    def model_version(self) -> int:
+        return self.manifest.version
+
+    def use_manifest(self, manifest: Manifest) -> None:
+        """After a hot swap (same labels and input): events from now on name ``manifest``'s version."""
+        self.manifest = manifest
+        if self.counter is not None:
+            self.counter.meta = replace(self.counter.meta, model_version=manifest.version, variant=self.engine.variant)
+
     def export_crop(self, frame_bgr: Frame, box: Box) -> Frame | None:
         """A crop fit to leave the node (privacy-filtered), or None when it must not leave."""
         if self.privacy is None:
@@ -199,13 +217,22 @@ class CameraPipeline:
         self.counter = LineCounter(line, self.cam.counting, meta, self.labels, self.cam.lanes)
 
     def _classify(self, frame: Frame, tracks: list[Track], dets: list[Box], watch: _Stopwatch) -> int:
+        if self.joint is not None:
+            self.joint.collect(self.classifier, self.labels)
         batch = self.classifier.prepare(frame, tracks, dets, self.frames)
         watch.lap("crop_preprocess")
         if batch.batch is not None:
             probs = self.engine.classify(batch.batch)
             self.classifier.apply(batch, probs, self.frames)
-        self.classifier.forget({t.id for t in tracks})
+        live = {t.id for t in tracks}
+        self.classifier.forget(live)
         watch.lap("inference")
+        if self.joint is not None and batch.track_ids:
+            boxes = {t.id: dets[t.det] for t in tracks if t.det is not None}
+            self.joint.consider(self, frame, [(tid, boxes[tid]) for tid in batch.track_ids if tid in boxes],
+                                self.classifier, self.labels)
+        if self.joint is not None:
+            self.joint.forget(live)
         return len(batch)
 
     def _count(self, tracks: list[Track], stamp: str) -> list[Event]:
@@ -216,7 +243,9 @@ class CameraPipeline:
             label = self.classifier.label(t.id)
             cls, conf = (self.labels[label[0]], label[1]) if label else (None, 0.0)
             size = max(t.box[2] - t.box[0], t.box[3] - t.box[1])
-            obs.append(TrackObservation(t.id, t.center, countable(t, confirmed), cls, conf, size))
+            remote = self.classifier.remote_version(t.id)
+            obs.append(TrackObservation(t.id, t.center, countable(t, confirmed), cls, conf, size,
+                                        "edge" if remote is None else "offload", remote))
         return list(self.counter.update(obs, stamp))
 
     def _health(self, stamp: str) -> list[Event]:

@@ -12,20 +12,26 @@ from aiotwin.exitcodes import ExitCode
 from aiotwin.netem._exceptions import ShapeError
 from gateway._exceptions import (
     DiscoveryError,
+    InvalidInstanceSet,
+    InvalidRouterConfig,
     InvalidServeConfig,
     NoServableVariant,
-    ServePortInUse,
+    PortInUse,
+    UnknownPolicyError,
 )
 
 guarded = Guard(
     "aiotwin-gateway",
     (
-        (ServePortInUse, ExitCode.GATEWAY_PORT_IN_USE),
+        (PortInUse, ExitCode.GATEWAY_PORT_IN_USE),
         (NoServableVariant, ExitCode.GATEWAY_NO_VARIANT),
         (BundleError, ExitCode.GATEWAY_BUNDLE_INVALID),
         (EngineError, ExitCode.GATEWAY_ENGINE_FAILED),
         (DiscoveryError, ExitCode.GATEWAY_MDNS_UNAVAILABLE),
         (InvalidServeConfig, ExitCode.USAGE),
+        (InvalidRouterConfig, ExitCode.USAGE),
+        (InvalidInstanceSet, ExitCode.USAGE),
+        (UnknownPolicyError, ExitCode.USAGE),
         (ShapeError, ExitCode.USAGE),
         *CORE_ERROR_CODES,
     ),

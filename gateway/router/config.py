@@ -27,6 +27,18 @@ Example::
     clients = ["drone-*"]
     tau-ms = 40.0
 
+    [router.http]                 # the HTTP hop (aiotwin-gateway start); the policies never read it
+    host = "0.0.0.0"
+    port = 8470
+    timeout-ms = 1000.0           # upstream timeout per attempt (X-Deadline-Ms may shorten it)
+    [router.mdns]                 # discover _aiotwin-infer._tcp instances
+    enabled = true
+    interfaces = []               # empty: every interface
+    [[router.instances]]          # static instances, beside the discovered ones
+    url = "http://10.0.0.7:8480"
+    id = "gpu-box"                # optional: default "host:port"
+    rtt-ms = 2.5                  # optional: for the proximity baseline
+
 The QEdgeProxy papers leave almost every value open (see ``docs/qedgeproxy.md``), so every knob is a
 field here and every default is a named constant whose comment says where it comes from. Loading goes
 through :func:`aiotwin.config.load_dataclass`; a value out of range raises
@@ -42,6 +54,7 @@ from typing import Any, Literal
 
 from aiotwin.config import load_dataclass
 from gateway._exceptions import InvalidRouterConfig
+from gateway.router.http_config import HttpConfig, RouterMdnsConfig, StaticInstance
 
 PolicyName = Literal[
     "qedgeproxy", "round-robin", "random", "proximity", "least-ewma", "p2c-ewma", "p2c-inflight"
@@ -94,6 +107,7 @@ DEFAULT_RETRY_MAX_ATTEMPTS = 2  # assumed: the first try plus one retry
 # --- baselines ----------------------------------------------------------------------------------
 DEFAULT_EWMA_ALPHA = 0.3  # QEdgeProxy v1 yaml (code default 0.2)
 DEFAULT_FAILURE_LATENCY_MS = 1000.0  # assumed: what a failure counts as in an EWMA
+
 
 
 def _check(ok: bool, message: str) -> None:
@@ -264,7 +278,11 @@ class ClientClassConfig:
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """Everything the routing policies read. Classes are tried in file order; the first match wins."""
+    """Everything the router reads. Classes are tried in file order; the first match wins.
+
+    The policies read the QoS, estimation, pool, exploration, ejection, retry and baseline sections;
+    ``http``, ``mdns``, ``instances`` and ``seed`` belong to the HTTP hop (``gateway.proxy``).
+    """
 
     policy: PolicyName = "qedgeproxy"
     qos: QosConfig = field(default_factory=QosConfig)
@@ -275,6 +293,15 @@ class RouterConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     classes: dict[str, ClientClassConfig] = field(default_factory=dict)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    mdns: RouterMdnsConfig = field(default_factory=RouterMdnsConfig)
+    instances: tuple[StaticInstance, ...] = ()
+    seed: int | None = None  # the policy's random.Random; None: seeded by the OS
+
+    def __post_init__(self) -> None:
+        ids = [i.instance_id for i in self.instances]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        _check(not dupes, f"instances: duplicate instance id(s) {', '.join(dupes)}")
 
     def qos_for(self, client: str) -> QosConfig:
         """The QoS requirement of ``client``: its class's overrides, or the default."""

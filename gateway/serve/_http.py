@@ -15,22 +15,20 @@ route, wrong method, body over ``client_max_size``) are rewritten to that shape 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway._exceptions import BodyTooLarge, InferRequestError
+from gateway._web import json_errors, json_response
 from gateway.serve._codec import TENSOR_SHAPE_HEADER
 
 _LOG = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 5.0  # in-flight requests get this long to be answered at shutdown
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ServeCore(Protocol):
@@ -50,24 +48,6 @@ class ServeCore(Protocol):
 
 
 _CORE: web.AppKey[ServeCore] = web.AppKey("core", ServeCore)
-
-
-def json_response(status: int, body: dict[str, Any]) -> web.Response:
-    return web.Response(text=json.dumps(body, sort_keys=True), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return json_response(status, {"error": message})
-
-
-@web.middleware
-async def _json_errors(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error(exc.status, exc.text or exc.reason)
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -115,7 +95,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 def build_app(core: ServeCore, *, max_body_bytes: int) -> web.Application:
     """The aiohttp application of one instance (bodies over ``max_body_bytes`` get 413)."""
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[_json_errors])
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_errors])
     app[_CORE] = core
     app.router.add_post("/v1/infer/{model}", _infer)
     app.router.add_get("/v1/load", _load)

@@ -15,7 +15,6 @@ Lifecycle (STYLE rule 12, driven by :func:`aiotwin.lifecycle.run_daemon`):
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from aiohttp import web
 from aiotwin.exitcodes import ExitCode
 from aiotwin.lifecycle import TaskSet, run_daemon
 from gateway._exceptions import ServeError, ServePortInUse, UnknownModel
+from gateway._web import async_listen, http_url
 from gateway.config import ServeConfig
 from gateway.serve._batcher import MicroBatcher
 from gateway.serve._codec import parse_body
@@ -77,8 +77,7 @@ class InferenceServer:
 
     @property
     def url(self) -> str:
-        host = self.config.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        return http_url(self.config.host, self.port)
 
     async def start(self) -> None:
         self._model = await self._worker.async_start()
@@ -97,19 +96,10 @@ class InferenceServer:
         self._serving = True
 
     async def _async_listen(self) -> None:
-        self._runner = web.AppRunner(build_app(self, max_body_bytes=self.config.max_body_bytes), access_log=None,
-                                     shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            where = f"{self.config.host}:{self.config.port}"
-            if exc.errno == errno.EADDRINUSE:
-                raise ServePortInUse(f"port {where} is already in use: stop the other process or pass "
-                                     "--port 0 for a free port") from exc
-            raise ServeError(f"cannot listen on {where}: {exc.strerror}") from exc
-        self.port = int(self._runner.addresses[0][1])
+        app = build_app(self, max_body_bytes=self.config.max_body_bytes)
+        self._runner, self.port = await async_listen(app, self.config.host, self.config.port,
+                                                     shutdown_timeout_s=SHUTDOWN_TIMEOUT_S, in_use=ServePortInUse,
+                                                     failed=ServeError)
 
     async def _async_advertise(self) -> None:
         from gateway.transports import mdns

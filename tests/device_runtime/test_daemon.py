@@ -376,6 +376,7 @@ def test_swap_bundle_refuses_a_corrupt_bundle_and_keeps_the_running_model(tmp_pa
         assert values["aiotwin_bundle_swaps_total{result=rejected}"] == 1.0
         new = await node.swap_bundle(good)
         assert node.slot.model is new and new.bundle.path == good
+        assert all(p.manifest is new.bundle.manifest for p in node.pipelines)  # events carry the new version
         assert metric_values(node.metrics.render().decode())["aiotwin_bundle_swaps_total{result=ok}"] == 1.0
 
     asyncio.run(_with_node(_config(tmp_path, "synthetic:downtown?seed=1", bundle), body))

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
+from aiotwin.bundle import default_bundle_dir, load_bundle
 from gateway import TxtRecordError
 from gateway.transports.mdns import (
     SERVICE_TYPE,
@@ -202,5 +203,6 @@ def test_a_serving_instance_is_found_with_its_txt_and_removed_after_shutdown():
             return found, server.port
 
     found, port = asyncio.run(main())
-    assert found.txt == InferTxt("mdns-node", "vehicle-edge", 1, "onnx-fp32")
+    version = load_bundle(default_bundle_dir("edge")).manifest.version
+    assert found.txt == InferTxt("mdns-node", "vehicle-edge", version, "onnx-fp32")
     assert (found.port, found.addresses) == (port, ("127.0.0.1",))

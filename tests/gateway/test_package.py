@@ -19,7 +19,7 @@ MODULES = (
     "gateway", "gateway.router", "gateway.router.config", "gateway.router.kde", "gateway.router.window",
     "gateway.router.swrr", "gateway.router.policy", "gateway.router.qedgeproxy", "gateway.router.baselines",
     "gateway.router.outlier", "gateway.router.retry", "gateway.router.factory", "gateway.router.sim",
-    "gateway.router.scenarios",
+    "gateway.router.scenarios", "gateway.router.http_config", "gateway.proxy", "gateway._web",
 )
 
 

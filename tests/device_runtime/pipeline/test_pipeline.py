@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -48,6 +49,17 @@ def test_counts_both_directions_with_lane_and_class(engine, manifest):
     assert pipe.counts["car"] == {"in": 0, "out": 1} and pipe.counts["bus"] == {"in": 1, "out": 0}
     assert set(pipe.counts) == set(manifest.labels)
     assert all(e.ts.startswith("2023-11-14T22:13:20") for e in events)
+
+
+def test_events_after_a_swap_name_the_new_model_version(engine, manifest):
+    pipe = make(engine, manifest)
+    frames = traffic()
+    before = [e for f in frames[:5] for e in pipe.process(f).events]
+    pipe.use_manifest(dataclasses.replace(manifest, version=manifest.version + 1))
+    events = [e for f in frames[5:] for e in pipe.process(f).events] + pipe.finish()
+    counted = [e for e in events if isinstance(e, CountEvent)]
+    assert not [e for e in before if isinstance(e, CountEvent)]
+    assert counted and all(e.model_version == manifest.version + 1 for e in counted)
 
 
 def test_one_engine_call_per_frame_and_stable_tracks_are_not_reclassified(engine, manifest):

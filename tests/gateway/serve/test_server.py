@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiotwin._exceptions import BundleError
-from aiotwin.bundle import load_bundle
+from aiotwin.bundle import default_bundle_dir, load_bundle
 from gateway import NoServableVariant, ServePortInUse
 from gateway.config import ServiceDelay
 from gateway.serve import CT_JPEG, CT_OCTET, CT_PNG, CT_TENSOR, InferenceServer, encode_tensor
@@ -46,7 +46,7 @@ def test_every_input_form_is_classified_the_same(crops_bgr):
     first = answers[0][1]
     assert set(first) == {"labels", "scores", "model", "version", "variant", "node_id", "server_ms"}
     assert (first["model"], first["version"], first["variant"], first["node_id"]) == \
-        ("vehicle-edge", 1, "onnx-fp32", "test-node")
+        ("vehicle-edge", load_bundle(default_bundle_dir("edge")).manifest.version, "onnx-fp32", "test-node")
     assert len(first["labels"]) == 3
     assert set(first["labels"]) <= LABELS
     assert first["scores"] == sorted(first["scores"], reverse=True)
@@ -141,7 +141,8 @@ def test_health_load_and_metrics(crops_bgr):
                 return await h.json(), await ld.json(), await m.text()
 
     health, load, metrics = asyncio.run(main())
-    assert health == {"status": "ok", "model": "vehicle-edge", "version": 1, "variant": "onnx-fp32",
+    version = load_bundle(default_bundle_dir("edge")).manifest.version
+    assert health == {"status": "ok", "model": "vehicle-edge", "version": version, "variant": "onnx-fp32",
                       "node_id": "test-node"}
     assert (load["requests"], load["errors"], load["batches"]) == (2, 1, 1)
     assert load["max_batch"] == 8

@@ -1,0 +1,29 @@
+"""Package hygiene of the uplink: public names match ``__all__``; importing it needs no aiocoap."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from tests.gateway.test_package import _defined_public_names
+
+MODULES = ("gateway.uplink", "gateway.uplink._store", "gateway.uplink._server", "gateway.uplink._coap",
+           "aiotwin.discovery", "device_runtime.uplink", "device_runtime._budget", "device_runtime._locate")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_matches_public_names(name):
+    mod = importlib.import_module(name)
+    assert set(mod.__all__) >= _defined_public_names(mod)
+    for n in mod.__all__:
+        assert hasattr(mod, n), n
+
+
+def test_importing_the_uplinks_loads_no_coap_library():
+    probe = ("import sys, gateway.uplink, device_runtime.uplink, aiotwin.discovery\n"
+             "print(','.join(m for m in ('aiocoap', 'torch', 'onnxruntime', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == ""

@@ -13,6 +13,7 @@ Tree::
     │   ├── MdnsSocketError      the mDNS sockets cannot be opened (no multicast interface)
     │   ├── MdnsNameConflict     the service instance name is already advertised by another host
     │   └── TxtMalformed         a TXT record is malformed (browsers ignore the service)
+    ├── FlError                  base of federated-learning errors (subtree in aiotwin.fl._exceptions)
     └── NodeLifecycleError       base of the lifecycle-steering errors below
         ├── NodeNotReady         retry later (a supervisor backs off and tries again)
         ├── NodeAuthFailed       credentials rejected: re-enrol

@@ -1,0 +1,70 @@
+"""Hygiene of :mod:`aiotwin.fl`: ``__all__`` matches, the error tree is drawn, no heavy imports."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import aiotwin
+import aiotwin.fl as fl
+from aiotwin.fl import _exceptions
+
+MODULES = ("aiotwin.fl", "aiotwin.fl._exceptions", "aiotwin.fl.rules", "aiotwin.fl.aggregation",
+           "aiotwin.fl.rounds", "aiotwin.fl.wire")
+SOURCES = sorted(Path(fl.__file__ or "").parent.glob("*.py"))
+
+
+def _defined_public_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if not n.startswith("_")}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_lists_every_public_name(name):
+    mod = importlib.import_module(name)
+    assert set(mod.__all__) >= _defined_public_names(Path(mod.__file__ or ""))
+    for n in mod.__all__:
+        assert hasattr(mod, n), n
+
+
+def test_the_package_reexports_exactly_its_public_api():
+    public = {n for n in dir(fl) if not n.startswith("_") and not isinstance(getattr(fl, n), type(sys))}
+    assert set(fl.__all__) == public
+    assert callable(fl.aggregate)  # the function, not the module of a similar name
+
+
+def test_every_fl_error_derives_from_the_base_and_is_drawn_in_the_tree():
+    for n in _exceptions.__all__:
+        cls = getattr(fl, n)
+        assert issubclass(cls, fl.FlError)
+        assert issubclass(cls, aiotwin.AiotwinError)
+        assert n in (_exceptions.__doc__ or "")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_sources_import_numpy_only(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree)
+                 if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+    third_party = imported - set(sys.stdlib_module_names) - {"aiotwin", "__future__"}
+    assert third_party <= {"numpy"}
+
+
+def test_importing_fl_in_a_fresh_interpreter_loads_no_heavy_backend():
+    code = ("import sys, aiotwin.fl\n"
+            "print(','.join(m for m in ('torch', 'flwr', 'onnxruntime', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == ""

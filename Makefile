@@ -52,6 +52,7 @@ bench: $(VENV)/.all-stamp
 	$(BIN)/python benchmarks/counting.py
 	$(BIN)/python benchmarks/streams.py
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/qos_routing.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiotwin._exceptions import AiotwinError, ConfigError, ConfigProblem
-from device_runtime.config import CameraConfig, DeviceConfig, OffloadConfig, UplinkConfig
+from device_runtime.config import CameraConfig, DeviceConfig, FlConfig, OffloadConfig, UplinkConfig
 from device_runtime.identity import valid_node_id
 
 MAX_PORT = 65535
@@ -106,6 +106,23 @@ def _check_offload(off: OffloadConfig, add: Add) -> None:
         add("offload/max-inflight", "must be >= 1", None)
 
 
+def _check_fl(fl: FlConfig, add: Add) -> None:
+    if not fl.enabled:
+        return
+    host, _, port = (fl.superlink or "").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) <= MAX_PORT:
+        add("fl/superlink", "federated learning needs superlink = \"HOST:PORT\" (the gateway's SuperLink)",
+            fl.superlink)
+    if not fl.insecure:
+        add("fl/insecure", "TLS for the SuperNode is not wired yet: keep insecure = true (docs/fl.md)", None)
+    if not 0 < fl.runtime_port <= MAX_PORT:
+        add("fl/runtime-port", f"must be 1..{MAX_PORT}", None)
+    if fl.max_samples < 0:
+        add("fl/max-samples", "must be >= 0 (0: all)", None)
+    if fl.restart_max_s <= 0:
+        add("fl/restart-max-s", "must be > 0", None)
+
+
 def _check_node(cfg: DeviceConfig, add: Add) -> None:
     if cfg.node_id is not None and not valid_node_id(cfg.node_id):
         add("node-id", _ID_RULE, cfg.node_id)
@@ -121,6 +138,7 @@ def _check_node(cfg: DeviceConfig, add: Add) -> None:
         add("bundle", f"no manifest.json in {cfg.bundle}", None)
     _check_uplink(cfg.uplink, add)
     _check_offload(cfg.offload, add)
+    _check_fl(cfg.fl, add)
     if cfg.samples.max_samples < 1:
         add("samples/max-samples", "must be >= 1", None)
 

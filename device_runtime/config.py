@@ -29,6 +29,11 @@ Example::
     [samples]                        # crops kept to learn from (docs/offload.md)
     max-samples = 20000
 
+    [fl]                             # federated learning: a Flower SuperNode (docs/fl.md); off by default
+    enabled = true
+    superlink = "10.0.0.2:9092"      # the gateway's SuperLink (host:port)
+    runtime-port = 9094              # the SuperNode's local runtime API (one per node on a host)
+
     [[cameras]]
     id = "north-1"
     source = "rtsp://10.0.0.5/stream1"   # /dev/video0, 0, file path, rtsp://, gst pipeline, synthetic:NAME?seed=N
@@ -64,6 +69,8 @@ DEFAULT_UPLINK_BATCH_EVENTS = 64  # ~20 KB of events: a handful of Block1 blocks
 DEFAULT_UPLINK_BATCH_BYTES = 16 * 1024  # 16 blocks of 1024 bytes (RFC 7959 largest SZX)
 DEFAULT_UPLINK_TIMEOUT_S = 20.0  # < RFC 7252 MAX_TRANSMIT_WAIT (93 s): notice a dead gateway sooner
 DEFAULT_UPLINK_RETRY_MAX_S = 30.0  # backoff cap while the gateway is down (aiotwin.retry default)
+DEFAULT_FL_RUNTIME_PORT = 9094  # flower-supernode's default runtime API port
+DEFAULT_FL_RESTART_MAX_S = 30.0  # backoff cap between SuperNode restarts (aiotwin.retry default)
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,24 @@ class SamplesConfig:
 
 
 @dataclass(frozen=True)
+class FlConfig:
+    """Federated learning (docs/fl.md): a Flower SuperNode supervised by the daemon; off by default.
+
+    Off, nothing of Flower or torch runs on the node. On, the SuperNode trains the bundle's task on
+    the sample store (or on ``samples-npz``: arrays ``x``/``y``, for tests and experiments).
+    TLS and SuperNode authentication are not wired yet: ``insecure`` must stay true.
+    """
+
+    enabled: bool = False
+    superlink: str | None = None  # host:port of the gateway's SuperLink
+    runtime_port: int = DEFAULT_FL_RUNTIME_PORT
+    insecure: bool = True
+    samples_npz: Path | None = None
+    max_samples: int = 0  # train on the newest N samples (0: all)
+    restart_max_s: float = DEFAULT_FL_RESTART_MAX_S
+
+
+@dataclass(frozen=True)
 class OnnxParams:
     """onnxruntime parameters (kept here so config loading never imports onnxruntime)."""
 
@@ -236,6 +261,7 @@ class DeviceConfig:
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     offload: OffloadConfig = field(default_factory=OffloadConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
+    fl: FlConfig = field(default_factory=FlConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     onnx: OnnxParams = field(default_factory=OnnxParams)
     litert: LiteRtParams = field(default_factory=LiteRtParams)
@@ -248,7 +274,7 @@ def load_device_config(path: Path) -> DeviceConfig:
 
 
 __all__ = [
-    "CameraConfig", "ClassifyConfig", "CountingConfig", "DeviceConfig", "HealthConfig", "LiteRtParams",
+    "CameraConfig", "ClassifyConfig", "CountingConfig", "DeviceConfig", "FlConfig", "HealthConfig", "LiteRtParams",
     "MetricsConfig",
     "MotionConfig", "OffloadConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig", "SamplesConfig", "TrackerConfig",
     "UplinkConfig", "Zone",

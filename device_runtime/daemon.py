@@ -54,7 +54,9 @@ from device_runtime.identity import NodeIdentity, resolve_identity
 from device_runtime.outbox import OUTBOX_FILE, Outbox, OutboxStats
 
 if TYPE_CHECKING:
+    from aiotwin.bundle import Manifest
     from aiotwin.wire import DeviceDirectives
+    from device_runtime.fl import SuperNodeSupervisor
     from device_runtime.offload.client import Offloader
     from device_runtime.pipeline import CameraPipeline
     from device_runtime.samples import SampleStore
@@ -109,6 +111,7 @@ class DeviceNode:
         self.uplink: Uplink | None = None
         self.offloader: Offloader | None = None
         self.samples: SampleStore | None = None
+        self.fl: SuperNodeSupervisor | None = None
         self.pipelines: list[CameraPipeline] = []
         self._tasks = TaskSet()
         self._finished = asyncio.Event()
@@ -142,6 +145,8 @@ class DeviceNode:
         if cfg.uplink.active:
             await self._start_uplink(self.identity.node_id)
         await asyncio.to_thread(self._start_joint, self.identity.node_id)
+        if cfg.fl.enabled:
+            await self._start_fl(self.identity.node_id, model.bundle.manifest)
         await asyncio.to_thread(self._start_cameras, model)
         self._ready_at = time.monotonic()
         self._tasks.spawn(self._async_purge_loop(), name="outbox-purge")
@@ -156,6 +161,15 @@ class DeviceNode:
         self.uplink = Uplink(self.outbox, self.config.uplink, node_id=node_id, on_directives=self._on_directives)
         await self.uplink.start()
         self.metrics.add_uplink_pull(self._uplink_stats)
+
+    async def _start_fl(self, node_id: str, manifest: Manifest) -> None:
+        """The Flower SuperNode training this node's task ([fl], docs/fl.md); restarted if it dies."""
+        from device_runtime.fl import supernode_for
+
+        self.fl = supernode_for(self.config, node_id, manifest, env=self.options.env)
+        await self.fl.start()
+        _LOG.info("federated learning: SuperNode for %s (task %s v%d)", self.config.fl.superlink, manifest.task,
+                  manifest.version)
 
     def _on_directives(self, directives: DeviceDirectives) -> None:
         if self.offloader is not None:
@@ -342,6 +356,8 @@ class DeviceNode:
     async def shutdown(self) -> None:
         """Stop uplink, cameras (drain + flush), HTTP, model and outbox. Safe after a partial start."""
         await self._tasks.close()
+        if self.fl is not None:
+            await self.fl.shutdown()
         if self.uplink is not None:  # what it had not delivered stays in the outbox
             await self.uplink.close()
         await asyncio.to_thread(self._stop_workers)

@@ -72,20 +72,26 @@ class SampleStore:
     """Bounded store of PNG crops with their labels; any thread may call any method (one lock)."""
 
     def __init__(self, path: Path, *, max_samples: int = DEFAULT_MAX_SAMPLES,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, readonly: bool = False) -> None:
         if max_samples < 1:
             raise SampleStoreError(f"sample store needs max_samples >= 1 (got {max_samples})")
+        if readonly and not path.is_file():
+            raise SampleStoreError(f"no sample store at {path} yet (the node keeps samples while it runs)")
         self.path = path
         self.max_samples = max_samples
+        self.readonly = readonly  # a reader beside the daemon (WAL readers never block its writes)
         self._clock = clock
         self._lock = threading.Lock()
-        self._conn, self._lock_fd = open_store(path, _STORE, "is another aiotwin-device running with this data dir?")
+        self._conn, self._lock_fd = open_store(path, _STORE, "is another aiotwin-device running with this data dir?",
+                                               readonly=readonly)
         self.evicted = 0
 
     def add(self, crop_bgr: Image, sample: Sample) -> str:
         """Store ``crop_bgr`` (H×W×3 BGR) as PNG; evict the oldest beyond the bound; return the id."""
         import cv2
 
+        if self.readonly:
+            raise SampleStoreError(f"sample store {self.path} is open read-only")
         ok, png = cv2.imencode(".png", crop_bgr)
         if not ok:
             raise SampleStoreError(f"sample store {self.path}: cannot encode a {crop_bgr.shape} crop as PNG")
@@ -113,15 +119,15 @@ class SampleStore:
             except sqlite3.Error as exc:
                 raise _STORE.wrap(self.path, "count samples", exc) from exc
 
-    def rows(self, label_source: LabelSource | None = None) -> list[tuple[Sample, Image]]:
-        """Every sample (oldest first) with its crop decoded back to BGR."""
+    def rows(self, label_source: LabelSource | None = None, *, labelled: bool = False) -> list[tuple[Sample, Image]]:
+        """Every sample (oldest first; ``labelled``: only those with a label) with its crop decoded to BGR."""
         import cv2
 
         query = ("SELECT camera_id, track_id, label, label_source, confidence, reason, model_version, png "
-                 "FROM samples")
-        args: tuple[str, ...] = ()
+                 "FROM samples WHERE (? = 0 OR label IS NOT NULL)")
+        args: tuple[object, ...] = (int(labelled),)
         if label_source is not None:
-            query, args = query + " WHERE label_source = ?", (label_source,)
+            query, args = query + " AND label_source = ?", (*args, label_source)
         with self._lock:
             try:
                 found = self._conn.execute(query + " ORDER BY seq", args).fetchall()
@@ -142,7 +148,7 @@ class SampleStore:
         from aiotwin.models.preprocess import resize_crops
 
         index = {name: i for i, name in enumerate(labels)}
-        kept = [(s, img) for s, img in self.rows(label_source) if s.label in index]
+        kept = [(s, img) for s, img in self.rows(label_source, labelled=True) if s.label in index]
         spec = InputSpec(height=size[0], width=size[1])
         if not kept:
             return np.zeros((0, size[0], size[1], 3), np.uint8), np.zeros(0, np.int64)

@@ -82,3 +82,23 @@ def test_memory_quick(tmp_path):
     assert {"rss_mb", "torch_importable", "packages", "command"} <= doc["result"].keys()
     assert {"at_ready", "peak", "steady"} <= doc["result"]["rss_mb"].keys()
     assert {"at_ready", "peak", "steady"} <= doc["file_source"]["rss_mb"].keys()
+
+
+QOS_KEYS = {"satisfied_frac", "p50_ms", "p95_ms", "p99_ms", "misses", "per_instance", "recovery_s"}
+
+
+@pytest.mark.slow
+def test_qos_routing_quick(tmp_path):
+    doc = run_quick("qos_routing", tmp_path, timeout=600)
+    out = tmp_path / "out"
+    qos = json.loads((out / "qos.json").read_text())
+    assert set(qos) == set(doc["params"]["policies"]) >= {"qedgeproxy", "round-robin"}
+    for row in qos.values():
+        assert set(row) == QOS_KEYS  # the pinned contract: exactly these keys
+        assert set(row["per_instance"]) == {i["id"] for i in doc["scenario"]["instances"]}
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["requests"] == len(trace["arrivals"]) == doc["params"]["requests"]
+    assert (out / "qos.png").stat().st_size > 0
+    rates = doc["overhead"]["rates"]
+    assert {"direct", "router"} <= set(rates["1000"]["paths"])
+    assert {"latency_ms", "added_ms", "cpu_ms_per_request"} <= rates["1000"]["paths"]["router"].keys()

@@ -189,8 +189,8 @@ class CaptureThread:
     def _stream(self, source: FrameSource) -> bool:
         """Read until stopped (False), lost (False, after reporting) or at the end of a file (True)."""
         pacer = _Pacer(source.pace_fps, self._stop)
-        # Opening a source and its first frames are allocation peaks (a synthetic camera draws its
-        # backdrop, a decoder starts, the pipeline warms up): hand the freed heap back (_heap.py).
+        # Fix glibc's mmap threshold above this source's frame size, and hand back the heap freed
+        # after the allocation peaks of opening it and of the first frames (_heap.py).
         trimmer = HeapTrimmer()
         last = time.monotonic()
         while pacer.wait():
@@ -210,7 +210,7 @@ class CaptureThread:
                 continue
             last = now
             self._push(image, now)
-            trimmer.frame()
+            trimmer.frame(getattr(image, "nbytes", 0))
         return False
 
     def _push(self, image: Image, now: float) -> None:

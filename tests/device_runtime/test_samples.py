@@ -67,3 +67,23 @@ def test_one_writer_process_and_corrupt_files_are_clear_errors(tmp_path) -> None
         SampleStore(bad)
     with pytest.raises(SampleStoreError, match="max_samples"):
         SampleStore(tmp_path / "x.sqlite3", max_samples=0)
+
+
+def test_a_reader_beside_the_writer_sees_labelled_samples_and_cannot_write(tmp_path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with pytest.raises(SampleStoreError, match="no sample store"):
+        SampleStore(path, readonly=True)
+    writer = SampleStore(path)
+    try:
+        writer.add(crop(40), sample("bus"))
+        writer.add(crop(50), sample(None))
+        reader = SampleStore(path, readonly=True)  # while the writer holds its lock
+        try:
+            _, y = reader.arrays(LABELS, (8, 8))
+            assert y.tolist() == [1] and len(reader.rows()) == 2 and len(reader.rows(labelled=True)) == 1
+            with pytest.raises(SampleStoreError, match="read-only"):
+                reader.add(crop(1), sample("car"))
+        finally:
+            reader.close()
+    finally:
+        writer.close()

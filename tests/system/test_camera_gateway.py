@@ -118,7 +118,8 @@ source = "synthetic:downtown?seed=5"
     try:
         _until(offloaded_counts_arrived, 150.0, "count events answered by the gateway's model at the gateway")
     except AssertionError:
-        kinds = [(b.get("kind"), b.get("model")) for b in (json.loads(r[0]) for r in _rows(store, "SELECT body FROM events"))]
+        stored = [json.loads(r[0]) for r in _rows(store, "SELECT body FROM events")]
+        kinds = [(b.get("kind"), b.get("model")) for b in stored]
         raise AssertionError("events at the gateway: " + repr(kinds[:30]) + "\ndevice:\n" + "\n".join(dev.lines[-40:])
                              + "\ngateway:\n" + "\n".join(gw.lines[-20:])) from None
     dev.proc.send_signal(signal.SIGTERM)

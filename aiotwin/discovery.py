@@ -334,9 +334,41 @@ def pick_gateway(found: Mapping[str, FoundGateway], prefer: str | None = None) -
     return found[min(found)] if found else None
 
 
+class _Stoppable(Protocol):
+    async def async_stop(self) -> None: ...
+
+
+async def async_stop_all(service: _Stoppable | None, zeroconf: AsyncZeroconf | None) -> None:
+    """Withdraw ``service`` (advertiser or browser), then close ``zeroconf``; either may be None."""
+    if service is not None:
+        await service.async_stop()
+    if zeroconf is not None:
+        await zeroconf.async_close()
+
+
 __all__ = [
-    "GW_REQUIRED_KEYS", "GW_SERVICE_TYPE", "GW_TXT_VERSION", "MAX_PORT", "MAX_PROTO_DIGITS", "MAX_TXT_BYTES",
-    "MAX_TXT_ITEM_BYTES", "NODE_ID_PATTERN", "RESOLVE_TIMEOUT_MS", "Change", "Discovered", "FoundGateway",
-    "GatewayTxt", "ServiceAdvertiser", "ServiceBrowser", "async_open_zeroconf", "encode_txt",
-    "gateway_browser", "parse_gateway_txt", "pick_gateway", "split_txt", "txt_checked", "txt_text",
+    "GW_REQUIRED_KEYS",
+    "GW_SERVICE_TYPE",
+    "GW_TXT_VERSION",
+    "MAX_PORT",
+    "MAX_PROTO_DIGITS",
+    "MAX_TXT_BYTES",
+    "MAX_TXT_ITEM_BYTES",
+    "NODE_ID_PATTERN",
+    "RESOLVE_TIMEOUT_MS",
+    "Change",
+    "Discovered",
+    "FoundGateway",
+    "GatewayTxt",
+    "ServiceAdvertiser",
+    "ServiceBrowser",
+    "async_open_zeroconf",
+    "async_stop_all",
+    "encode_txt",
+    "gateway_browser",
+    "parse_gateway_txt",
+    "pick_gateway",
+    "split_txt",
+    "txt_checked",
+    "txt_text",
 ]

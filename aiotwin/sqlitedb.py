@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from aiotwin._exceptions import AiotwinError
 
@@ -99,6 +99,34 @@ def open_store(path: Path, spec: StoreSpec, holder: str, *, readonly: bool = Fal
         raise
 
 
+class ClosingStore:
+    """``close()`` (idempotent) and the context-manager protocol of a store holding a connection and its lock.
+
+    Subclasses set ``_conn``, ``_lock`` (guarding the connection), ``_closed`` and ``_lock_fd``.
+    """
+
+    _conn: sqlite3.Connection
+    _lock: threading.Lock
+    _closed: bool
+    _lock_fd: int | None
+
+    def close(self) -> None:
+        """Close the connection and release the writer lock (idempotent); committed rows are durable."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+                if self._lock_fd is not None:
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection, lock: threading.Lock, path: Path, spec: StoreSpec,
                 action: str) -> Iterator[sqlite3.Connection]:
@@ -117,4 +145,6 @@ def transaction(conn: sqlite3.Connection, lock: threading.Lock, path: Path, spec
             raise spec.wrap(path, action, exc) from exc
 
 
-__all__ = ["BUSY_TIMEOUT_S", "StoreSpec", "Synchronous", "connect", "open_store", "transaction", "writer_lock"]
+__all__ = [
+    "BUSY_TIMEOUT_S", "ClosingStore", "StoreSpec", "Synchronous", "connect", "open_store", "transaction", "writer_lock",
+]

@@ -23,7 +23,6 @@ I/O: call them from worker threads or through ``asyncio.to_thread``, never on th
 from __future__ import annotations
 
 import builtins
-import os
 import sqlite3
 import threading
 import time
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from aiotwin.sqlitedb import StoreSpec, open_store, transaction
+from aiotwin.sqlitedb import ClosingStore, StoreSpec, open_store, transaction
 from aiotwin.wire import Event, WireError, decode_event, encode_event
 from device_runtime._exceptions import OutboxError
 from device_runtime.config import DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_OUTBOX_TTL_S
@@ -112,7 +111,7 @@ def _wrap(path: Path, action: str, exc: sqlite3.Error) -> OutboxError:
     return err
 
 
-class Outbox:
+class Outbox(ClosingStore):
     """Bounded SQLite outbox; see the module docstring. Create with :meth:`open`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, *, max_events: int, ttl_s: float,
@@ -297,21 +296,6 @@ class Outbox:
             c = self._counters
             return OutboxStats(sum(by_dest.values()), by_dest, c.stored, c.duplicates, c.dropped, c.rejected,
                                c.expired, c.acked, c.nacked)
-
-    def close(self) -> None:
-        """Close the connection (idempotent). Committed events are already durable."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
-                if self._lock_fd is not None:
-                    os.close(self._lock_fd)
-
-    def __enter__(self) -> Outbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = [

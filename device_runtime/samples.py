@@ -13,7 +13,6 @@ the journal is WAL with ``synchronous=NORMAL``. At most ``max_samples`` rows; th
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-from aiotwin.sqlitedb import StoreSpec, open_store, transaction
+from aiotwin.sqlitedb import ClosingStore, StoreSpec, open_store, transaction
 from device_runtime._exceptions import SampleStoreError
 
 SAMPLES_FILE = "samples.sqlite3"
@@ -68,7 +67,7 @@ class Sample:
     model_version: int
 
 
-class SampleStore:
+class SampleStore(ClosingStore):
     """Bounded store of PNG crops with their labels; any thread may call any method (one lock)."""
 
     def __init__(self, path: Path, *, max_samples: int = DEFAULT_MAX_SAMPLES,
@@ -82,6 +81,7 @@ class SampleStore:
         self.readonly = readonly  # a reader beside the daemon (WAL readers never block its writes)
         self._clock = clock
         self._lock = threading.Lock()
+        self._closed = False
         self._conn, self._lock_fd = open_store(path, _STORE, "is another aiotwin-device running with this data dir?",
                                                readonly=readonly)
         self.evicted = 0
@@ -156,12 +156,6 @@ class SampleStore:
         y = np.array([index[s.label] for s, _ in kept if s.label is not None], np.int64)
         return x, y
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
 
 
 __all__ = ["DEFAULT_MAX_SAMPLES", "SAMPLES_FILE", "LabelSource", "Sample", "SampleStore"]

@@ -140,12 +140,10 @@ class RouterServer:
 
     async def shutdown(self) -> None:
         self._serving = False
-        if self._browser is not None:
-            await self._browser.async_stop()
-            self._browser = None
-        if self._zeroconf is not None:
-            await self._zeroconf.async_close()
-            self._zeroconf = None
+        from aiotwin.discovery import async_stop_all  # zeroconf only when the server ran
+
+        await async_stop_all(self._browser, self._zeroconf)
+        self._browser, self._zeroconf = None, None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -114,12 +114,10 @@ class InferenceServer:
 
     async def shutdown(self) -> None:
         self._serving = False
-        if self._advertiser is not None:
-            await self._advertiser.async_stop()
-            self._advertiser = None
-        if self._zeroconf is not None:
-            await self._zeroconf.async_close()
-            self._zeroconf = None
+        from aiotwin.discovery import async_stop_all  # zeroconf only when the server ran
+
+        await async_stop_all(self._advertiser, self._zeroconf)
+        self._advertiser, self._zeroconf = None, None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

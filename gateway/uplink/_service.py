@@ -41,12 +41,10 @@ class UplinkService:
         await advertiser.async_start()
 
     async def shutdown(self) -> None:
-        if self._advertiser is not None:
-            await self._advertiser.async_stop()
-            self._advertiser = None
-        if self._zeroconf is not None:
-            await self._zeroconf.async_close()
-            self._zeroconf = None
+        from aiotwin.discovery import async_stop_all  # zeroconf only when the service runs
+
+        await async_stop_all(self._advertiser, self._zeroconf)
+        self._advertiser, self._zeroconf = None, None
         await self.server.close()
 
 

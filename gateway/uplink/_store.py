@@ -17,7 +17,6 @@ thread may call any method (one connection, guarded by a lock).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -26,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiotwin.sqlitedb import StoreSpec, open_store, transaction
+from aiotwin.sqlitedb import ClosingStore, StoreSpec, open_store, transaction
 from aiotwin.wire import Event, WireError, decode_event, encode_event
 from gateway._exceptions import UplinkStoreError
 
@@ -75,7 +74,7 @@ _HOLDER = ("is another gateway running with this store? Give each `aiotwin-gatew
            "or --no-coap")
 
 
-class EventStore:
+class EventStore(ClosingStore):
     """See the module docstring. Create with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, lock_fd: int | None,
@@ -149,21 +148,6 @@ class EventStore:
 
     def stats(self) -> StoreStats:
         return StoreStats(self.count(), self.stored, self.duplicates)
-
-    def close(self) -> None:
-        """Close (idempotent). Committed events are already durable."""
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
-                if self._lock_fd is not None:
-                    os.close(self._lock_fd)
-
-    def __enter__(self) -> EventStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 __all__ = ["EVENTS_FILE", "SCHEMA_VERSION", "EventStore", "PutResult", "StoreStats"]

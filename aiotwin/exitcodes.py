@@ -1,7 +1,8 @@
 """Process exit-code registry: a range per role, one line of help per code.
 
-Ranges: 0–9 common, 10–29 core tools (``aiotwin``), 100–149 ``aiotwin-device``, 200–249
-``aiotwin-gateway`` (reserved), 300–349 ``aiotwin-coordinator`` (reserved).
+Ranges: 0–9 common, 10–29 core tools (``aiotwin``), 100–149 ``aiotwin-device``, 150–199
+``aiotwin-coordinator``, 200–249 ``aiotwin-gateway``. (A process exit status is one byte: the range
+first planned for the coordinator, 300–349, would have wrapped to 44–93.)
 Every code has a documentation page ``docs/ref-exit-codes/<code>.md`` (checked by a test and by
 ``scripts/lint_architecture.py``).
 """
@@ -42,6 +43,11 @@ class ExitCode(IntEnum):
     GATEWAY_MDNS_UNAVAILABLE = 204
     GATEWAY_DOCTOR_MISSING = 205
 
+    COORDINATOR_NOT_RUNNING = 150
+    COORDINATOR_RUN_NOT_FOUND = 151
+    COORDINATOR_RUN_FAILED = 152
+    COORDINATOR_FLOWER_FAILED = 153
+
 
 EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.SUCCESS: "Finished without error.",
@@ -68,6 +74,10 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.GATEWAY_ENGINE_FAILED: "The inference runtime could not load or run the served model variant.",
     ExitCode.GATEWAY_MDNS_UNAVAILABLE: "mDNS cannot start on the chosen interfaces; fix multicast or pass --no-mdns.",
     ExitCode.GATEWAY_DOCTOR_MISSING: "gateway doctor --expect-all found a missing inference backend or no bundle.",
+    ExitCode.COORDINATOR_NOT_RUNNING: "No coordinator serves this work dir; run aiotwin-coordinator start first.",
+    ExitCode.COORDINATOR_RUN_NOT_FOUND: "No FL run with that id under the work dir; see aiotwin-coordinator fl status.",
+    ExitCode.COORDINATOR_RUN_FAILED: "The FL run failed (or did not finish within --timeout-s); see fl status RUN.",
+    ExitCode.COORDINATOR_FLOWER_FAILED: "The Flower SuperLink or global ServerApp failed to start; see the logs dir.",
 }
 
 __all__ = ["EXIT_HELP", "ExitCode"]

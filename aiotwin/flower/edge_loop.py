@@ -91,6 +91,7 @@ class EdgeLoop:
         self.job = job
         self.run = run
         self.records: list[RoundRecord] = []
+        self.base_version = job.base_version  # the version updates must be trained on (a subclass may advance it)
         self.initial_eval: dict[str, float] | None = None
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self._evaluator = evaluator
@@ -101,12 +102,15 @@ class EdgeLoop:
 
     # -- the job ----------------------------------------------------------------------------------
 
-    def run_rounds(self, weights: Sequence[npt.NDArray[Any]]) -> Weights:
-        """All rounds from ``weights``; returns the last published model (``weights`` if none was)."""
+    def run_rounds(self, weights: Sequence[npt.NDArray[Any]], *, first_round: int = 1) -> Weights:
+        """Rounds ``first_round``..``rounds`` from ``weights``; returns the last published model.
+
+        ``weights`` is returned unchanged when no round published one; ``first_round`` > 1 resumes a job.
+        """
         current = [np.asarray(w) for w in weights]
-        if self._evaluator is not None:
+        if self._evaluator is not None and first_round == 1:
             self.initial_eval = self._evaluator(current)
-        for r in range(1, self.job.rounds + 1):
+        for r in range(first_round, self.job.rounds + 1):
             if self._stop_requested():
                 raise EdgeJobFailed(f"stopped (gateway shutdown) before round {r}", run_id=self.run.run_id)
             nodes = self.wait_for_nodes()
@@ -144,6 +148,7 @@ class EdgeLoop:
         for msg_id, node in rnd.outstanding.items():
             self._late[msg_id] = _Pending(len(self.records) - 1, node)
         new = self._finish_round(rnd, weights)
+        self.round_done(rnd.record, new)
         self.run.write_rounds(self.records)
         rec = rnd.record
         _LOG.info("round %d: %d/%d accepted (quorum %d), %d rejected, %d missing, %s in %.1f s", r,
@@ -154,25 +159,32 @@ class EdgeLoop:
     def _start_round(self, r: int, nodes: Sequence[int], weights: Weights) -> _Round:
         job = self.job
         instruction = TrainInstruction(
-            run_id=self.run.run_id, round=r, base_version=job.base_version, task=job.task, epochs=job.epochs,
+            run_id=self.run.run_id, round=r, base_version=self.base_version, task=job.task, epochs=job.epochs,
             layers=job.layers, task_kwargs=dict(job.task_kwargs), seed=round_seed(job.seed, r),
             input_size=job.input_size)
-        content = instruction_content(instruction, weights)
+        content = self.message_content(instruction, weights)
         messages = [self._make_message(content, n, f"{self.run.run_id}/{r}", job.ttl_s) for n in nodes]
         ids = list(self.grid.push_messages(messages))
         sent = {mid: str(n) for mid, n in zip(ids, nodes, strict=True) if mid}
-        record = RoundRecord(round=r, base_version=job.base_version, started_at=self._wall(),
+        record = RoundRecord(round=r, base_version=self.base_version, started_at=self._wall(),
                              connected=[str(n) for n in nodes], sent=len(sent),
                              bytes_down=len(sent) * record_bytes(weights_record(weights)))
         if not sent:
             raise EdgeJobFailed(f"round {r}: the SuperLink took none of {len(nodes)} messages",
                                 run_id=self.run.run_id)
-        plan = RoundPlan(round_id=r, base_version=job.base_version, assigned=frozenset(sent.values()),
+        plan = RoundPlan(round_id=r, base_version=self.base_version, assigned=frozenset(sent.values()),
                          quorum_frac=job.quorum_frac, deadline_s=job.deadline_s)
         state = RoundState(plan, clock=self._clock)
         for node in sorted(set(map(str, nodes)) - set(sent.values())):
             state.record_rejected(node, "the SuperLink did not accept the message for this node")
         return _Round(record, state, instruction, [tuple(np.shape(w)) for w in weights], sent)
+
+    def message_content(self, instruction: TrainInstruction, weights: Weights) -> Any:
+        """The ``RecordDict`` of one round's train messages (a subclass may add records)."""
+        return instruction_content(instruction, weights)
+
+    def round_done(self, record: RoundRecord, weights: Weights) -> None:
+        """Called after each round, before the records are written; ``weights``: the model after it."""
 
     def _pull(self, rnd: _Round) -> None:
         ids = list(rnd.outstanding) + list(self._late)
@@ -220,7 +232,8 @@ class EdgeLoop:
         result = None
         if state.updates():
             try:
-                result = aggregate(weights, state.updates(), self.job.aggregation, base_version=self.job.base_version)
+                result = aggregate(weights, state.updates(), self.job.aggregation,
+                                   base_version=rnd.instruction.base_version)
                 state.record_rejected_many(result.rejected)
             except NotEnoughUpdates as exc:
                 state.record_rejected_many(exc.rejected)

@@ -43,9 +43,17 @@ def main(grid: Grid, context: Context) -> None:
     serve(grid, JobQueue(work), flower_run_id=int(context.run_id))
 
 
+JobRunner = Callable[..., None]
+
+
 def serve(grid: Any, queue: JobQueue, *, flower_run_id: int | None = None, idle_s: float = IDLE_POLL_S,
-          sleep: Callable[[float], Any] = _NEVER.wait, clock: Callable[[], float] = time.monotonic) -> int:
-    """Run queued jobs until ``STOP``; returns how many jobs ran."""
+          sleep: Callable[[float], Any] = _NEVER.wait, clock: Callable[[], float] = time.monotonic,
+          runner: JobRunner | None = None) -> int:
+    """Run queued jobs until ``STOP``; returns how many jobs ran.
+
+    ``runner(grid, run, queue, flower_run_id=…)`` runs one job (default :func:`run_job`, the edge tier's).
+    """
+    run_one = runner or run_job
     queue.ensure()
     jobs, last_beat = 0, float("-inf")
     while not queue.stop_requested():
@@ -56,7 +64,7 @@ def serve(grid: Any, queue: JobQueue, *, flower_run_id: int | None = None, idle_
         if run is None:
             sleep(idle_s)
             continue
-        run_job(grid, run, queue, flower_run_id=flower_run_id)
+        run_one(grid, run, queue, flower_run_id=flower_run_id)
         jobs, last_beat = jobs + 1, float("-inf")
     queue.heartbeat(nodes=[], state="stopped")
     return jobs
@@ -106,5 +114,5 @@ def holdout_evaluator(job: EdgeJob) -> Evaluator | None:
     return evaluate
 
 
-__all__ = ["HEARTBEAT_S", "IDLE_POLL_S", "RUN_CONFIG_WORK_DIR", "app", "holdout_evaluator", "main", "run_job",
-           "serve"]
+__all__ = ["HEARTBEAT_S", "IDLE_POLL_S", "RUN_CONFIG_WORK_DIR", "JobRunner", "app", "holdout_evaluator", "main",
+           "run_job", "serve"]

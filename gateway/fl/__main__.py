@@ -1,9 +1,11 @@
-"""``python -m gateway.fl run …``: one edge-tier job on this gateway's own SuperLink, then stop.
+"""``python -m gateway.fl run|serve …``: the gateway's FL part without the rest of the gateway daemon.
 
-Starts the SuperLink and the edge ServerApp, waits for ``--min-nodes`` SuperNodes, runs the job
-and writes a JSON summary (run id, run directory, per-round accepted/rejected/missing, holdout
-accuracy) to stdout. Until ``aiotwin-gateway start`` runs the aggregator, this is how to drive it
-(docs/fl.md).
+``serve`` runs the gateway in the two-tier federation until SIGTERM: its edge SuperLink and
+ServerApp, the bridge, and a cloud-tier SuperNode pointed at the coordinator
+(:class:`gateway.fl.GatewayFederation`). ``run`` is one edge-tier job on its own: it starts the
+SuperLink and the edge ServerApp, waits for ``--min-nodes`` SuperNodes, runs the job and writes a
+JSON summary (run id, run directory, per-round accepted/rejected/missing, holdout accuracy) to
+stdout. Until ``aiotwin-gateway start`` runs these, this is how to drive them (docs/fl.md).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Any
 from aiotwin._exceptions import AiotwinError
 from aiotwin.fl import RULES, AggregationConfig
 from aiotwin.flower import EdgeJob, load_weights
+from aiotwin.lifecycle import run_daemon
 from aiotwin.models.task import Weights, load_task
 from gateway.fl.aggregator import DEFAULT_SUPERLINK_PORT, EdgeAggregator, EdgeAggregatorConfig
+from gateway.fl.cloud import DEFAULT_CLOUD_RUNTIME_PORT, EdgeDefaults, FederationConfig, GatewayFederation
 
 _LOG = logging.getLogger("gateway.fl")
 
@@ -48,7 +52,26 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"))
     run.add_argument("--holdout-npz", type=Path, help="x/y arrays the ServerApp evaluates every model on")
     run.add_argument("-v", "--verbose", action="store_true")
+    serve = sub.add_parser("serve", help="edge SuperLink + bridge + cloud-tier SuperNode, until SIGTERM")
+    serve.add_argument("--work-dir", type=Path, required=True, help="edge/, bridge/, cloud-supernode/")
+    serve.add_argument("--coordinator", required=True, help="host:port of the coordinator's SuperLink")
+    serve.add_argument("--gateway-id", required=True, help="this gateway's id (reported with its replies)")
+    serve.add_argument("--host", default="127.0.0.1", help="edge SuperLink listen address (cameras connect here)")
+    serve.add_argument("--port", type=int, default=DEFAULT_SUPERLINK_PORT, help="edge SuperLink port")
+    serve.add_argument("--cloud-runtime-port", type=int, default=DEFAULT_CLOUD_RUNTIME_PORT)
+    serve.add_argument("--min-nodes", type=int, default=1, help="cameras an edge round waits for")
+    serve.add_argument("--wait-nodes-s", type=float, default=120.0)
+    serve.add_argument("--holdout-npz", type=Path, help="x/y arrays the edge ServerApp evaluates on")
+    serve.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _serve(args: argparse.Namespace) -> int:
+    edge = EdgeDefaults(min_nodes=args.min_nodes, wait_nodes_s=args.wait_nodes_s,
+                        holdout_npz=args.holdout_npz.resolve() if args.holdout_npz else None)
+    config = FederationConfig(args.work_dir.resolve(), args.coordinator, args.gateway_id, host=args.host,
+                              port=args.port, cloud_runtime_port=args.cloud_runtime_port, edge=edge)
+    return int(asyncio.run(run_daemon(GatewayFederation(config), name="gateway federation", logger=_LOG)))
 
 
 def _job(args: argparse.Namespace) -> EdgeJob:
@@ -86,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.verb == "serve":
+            return _serve(args)
         summary = asyncio.run(_run(args))
     except (AiotwinError, ValueError) as exc:
         _LOG.error("%s", exc, exc_info=args.verbose)

@@ -1,0 +1,48 @@
+"""``aiotwin-coordinator start``: the coordinator's FL daemon until SIGTERM (SuperLink + global ServerApp).
+
+Gateways point their cloud-tier SuperNode at ``--host:--port``; ``aiotwin-coordinator fl start``
+queues runs for it. Runs a previous coordinator left unfinished resume after their last completed
+global round unless ``--no-resume``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloud_coordinator.cli._app import DEFAULT_WORK_DIR, app, guarded
+from cloud_coordinator.fl.coordinator import DEFAULT_COORDINATOR_PORT
+
+_Opt = typer.Option
+_LOG = logging.getLogger("cloud_coordinator")
+
+
+@app.command()
+def start(
+    work_dir: Annotated[Path, _Opt("--work-dir", "-w", help="SuperLink state, logs, job queue and run dirs.")]
+    = DEFAULT_WORK_DIR,
+    host: Annotated[str, _Opt("--host", help="SuperLink listen address (gateways connect here).")] = "127.0.0.1",
+    port: Annotated[int, _Opt("--port", min=1, max=65535, help="SuperLink port.")] = DEFAULT_COORDINATOR_PORT,
+    resume: Annotated[bool, _Opt("--resume/--no-resume", help="Resume runs a previous coordinator left "
+                                 "unfinished.")] = True,
+) -> None:
+    """Run the coordinator's Flower SuperLink and global ServerApp until SIGTERM (logs "ready")."""
+
+    def body() -> int:
+        from aiotwin.availability import require
+        from aiotwin.flower.host import HostConfig
+        from aiotwin.lifecycle import run_daemon
+        from cloud_coordinator.fl.coordinator import FlCoordinator
+
+        require("flower")
+        daemon = FlCoordinator(HostConfig(work_dir.resolve(), host=host, port=port), resume=resume)
+        return int(asyncio.run(run_daemon(daemon, name="coordinator", logger=_LOG)))
+
+    guarded(body)
+
+
+__all__ = ["start"]

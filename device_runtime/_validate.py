@@ -113,8 +113,16 @@ def _check_fl(fl: FlConfig, add: Add) -> None:
     if not host or not port.isdigit() or not 0 < int(port) <= MAX_PORT:
         add("fl/superlink", "federated learning needs superlink = \"HOST:PORT\" (the gateway's SuperLink)",
             fl.superlink)
-    if not fl.insecure:
-        add("fl/insecure", "TLS for the SuperNode is not wired yet: keep insecure = true (docs/fl.md)", None)
+    if fl.insecure:
+        for key, value in (("root-certificates", fl.root_certificates), ("auth-key", fl.auth_key)):
+            if value is not None:
+                add(f"fl/{key}", "insecure = true talks plain HTTP without a node key: drop this key, or drop "
+                    "insecure to use TLS and node authentication (docs/fl.md)", None)
+    elif fl.root_certificates is None:
+        add("fl/root-certificates", "TLS needs the CA certificate of the gateway's SuperLink (root-certificates = "
+            "\"ca.pem\"); insecure = true is for local experiments only (docs/fl.md)", None)
+    elif not fl.root_certificates.is_file():
+        add("fl/root-certificates", f"no such file: {fl.root_certificates}", None)
     if not 0 < fl.runtime_port <= MAX_PORT:
         add("fl/runtime-port", f"must be 1..{MAX_PORT}", None)
     if fl.max_samples < 0:

@@ -33,6 +33,7 @@ Example::
     enabled = true
     superlink = "10.0.0.2:9092"      # the gateway's SuperLink (host:port)
     runtime-port = 9094              # the SuperNode's local runtime API (one per node on a host)
+    root-certificates = "/etc/aiotwin/fl-ca.pem"   # CA of the gateway's SuperLink certificate (TLS)
 
     [[cameras]]
     id = "north-1"
@@ -208,9 +209,14 @@ class OffloadConfig:
 
 @dataclass(frozen=True)
 class SamplesConfig:
-    """The sample store in the data dir (``samples.sqlite3``)."""
+    """The sample store in the data dir (``samples.sqlite3``).
 
-    enabled: bool = True
+    ``enabled`` unset: on when the node learns or offloads (``[fl] enabled`` or ``[offload] router``).
+    Keeping samples runs the privacy filter on unsure crops, which an inference-only node does not
+    need to pay for (time and ~20-40 MB: docs/device.md, Memory).
+    """
+
+    enabled: bool | None = None
     max_samples: int = 20_000
 
 
@@ -220,13 +226,19 @@ class FlConfig:
 
     Off, nothing of Flower or torch runs on the node. On, the SuperNode trains the bundle's task on
     the sample store (or on ``samples-npz``: arrays ``x``/``y``, for tests and experiments).
-    TLS and SuperNode authentication are not wired yet: ``insecure`` must stay true.
+    The SuperNode dials the SuperLink over TLS, verified with ``root-certificates`` (the CA of the
+    gateway's SuperLink certificate), and authenticates with the node's own Flower key
+    (``auth-key``, default ``<data-dir>/fl/keys/flwr-node``, created on first start; its ``.pub``
+    must be registered at the gateway: ``python -m gateway.fl register-node``). ``insecure = true``
+    (plain HTTP, no key) is an explicit opt-in for local experiments.
     """
 
     enabled: bool = False
     superlink: str | None = None  # host:port of the gateway's SuperLink
     runtime_port: int = DEFAULT_FL_RUNTIME_PORT
-    insecure: bool = True
+    insecure: bool = False
+    root_certificates: Path | None = None  # CA certificate of the gateway's SuperLink (required unless insecure)
+    auth_key: Path | None = None  # the node's OpenSSH ECDSA private key (default <data-dir>/fl/keys/flwr-node)
     samples_npz: Path | None = None
     max_samples: int = 0  # train on the newest N samples (0: all)
     restart_max_s: float = DEFAULT_FL_RESTART_MAX_S

@@ -179,7 +179,10 @@ class DeviceNode:
     def _start_joint(self, node_id: str) -> None:
         """The sample store and the offload thread ([samples], [offload]; docs/offload.md). Blocking."""
         cfg = self.config
-        if cfg.samples.enabled:
+        keep = cfg.samples.enabled
+        if keep is None:  # on when the node learns or offloads
+            keep = cfg.fl.enabled or cfg.offload.router is not None
+        if keep:
             from device_runtime.samples import SAMPLES_FILE, SampleStore
 
             self.samples = SampleStore(cfg.data_dir / SAMPLES_FILE, max_samples=cfg.samples.max_samples)

@@ -11,6 +11,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiotwin._exceptions import BackendMissing, EngineError
 from aiotwin.availability import BACKENDS, missing_modules, require
@@ -117,6 +118,33 @@ def open_engine(
     return engine
 
 
+def io_shapes(path: Path, variant: str) -> tuple[list[Any], list[Any]]:
+    """Input and output shapes the ``variant`` file at ``path`` declares, read by the runtime that runs it.
+
+    For checking a file against a manifest (:func:`aiotwin.models.verify.check_shapes`): nothing is
+    verified or run, and the file need not belong to a bundle. Symbolic dimensions (a dynamic batch)
+    come back as the runtime gives them (a string or None for onnxruntime).
+
+    Raises
+    ------
+    BackendMissing
+        The runtime is not installed.
+    EngineError
+        The variant has no model file of its own (``torch-fp32``), or the runtime cannot load the file.
+    """
+    runtime = VARIANT_RUNTIME.get(variant)
+    if runtime is None:
+        raise EngineError(f"cannot read shapes of variant {variant!r} (model files: {', '.join(VARIANT_RUNTIME)})")
+    require(runtime)
+    if runtime == "onnxruntime":
+        from aiotwin.engines import onnx
+
+        return onnx.io_shapes(path, variant)
+    from aiotwin.engines import litert
+
+    return litert.io_shapes(path, variant)
+
+
 def _variant_file(bundle: Bundle, variant: str, verify: bool) -> Path:
     if variant == TORCH_REFERENCE:  # runs the fp32 weights: verify the file they come from
         return bundle.verify_variant("onnx-fp32") if verify else bundle.variant_path("onnx-fp32")
@@ -124,5 +152,6 @@ def _variant_file(bundle: Bundle, variant: str, verify: bool) -> Path:
 
 
 __all__ = [
-    "DEFAULT_DELEGATE", "ENGINE_RUNTIME", "FACTORIES", "TORCH_REFERENCE", "engine_available", "open_engine",
+    "DEFAULT_DELEGATE", "ENGINE_RUNTIME", "FACTORIES", "TORCH_REFERENCE", "engine_available", "io_shapes",
+    "open_engine",
 ]

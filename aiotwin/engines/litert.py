@@ -164,20 +164,36 @@ def _check_io(bundle: Bundle, variant: str, interpreter: Any) -> None:
     check_model_input(bundle, variant, (shape[1], shape[2]))
 
 
+def _open_interpreter(module: Any, path: Path, variant: str, threads: int, delegates: list[Any] | None = None,
+                      *, allocate: bool = True) -> Any:
+    try:
+        it = module.Interpreter(model_path=str(path), num_threads=max(1, threads), experimental_delegates=delegates)
+        if allocate:
+            it.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise EngineError(f"{variant}: LiteRT cannot load {path.name}: {exc}") from exc
+    return it
+
+
 def create(bundle: Bundle, variant: str, path: Path, opts: EngineOptions) -> LiteRtEngine:
     """Load ``path`` (a verified variant file of ``bundle``) into a LiteRT interpreter."""
     module, name = interpreter_module()
     edgetpu = variant == EDGETPU_VARIANT
     delegates = [load_edgetpu_delegate(module, opts.delegate)] if edgetpu else None
-    try:
-        it = module.Interpreter(model_path=str(path), num_threads=max(1, opts.threads),
-                                experimental_delegates=delegates)
-        it.allocate_tensors()
-    except (RuntimeError, ValueError) as exc:
-        raise EngineError(f"{variant}: LiteRT cannot load {path.name}: {exc}") from exc
+    it = _open_interpreter(module, path, variant, opts.threads, delegates)
     _check_io(bundle, variant, it)
     provider = "edgetpu" if edgetpu else f"{name}-xnnpack"
     return LiteRtEngine(it, bundle, variant, provider, resize=not edgetpu)
 
 
-__all__ = ["EDGETPU_VARIANT", "LiteRtEngine", "create", "interpreter_module", "load_edgetpu_delegate"]
+def io_shapes(path: Path, variant: str) -> tuple[list[Any], list[Any]]:
+    """Shapes of the first input and output ``path`` declares (read without allocating tensors)."""
+    module, _ = interpreter_module()
+    it = _open_interpreter(module, path, variant, 1, allocate=False)
+    ins, outs = it.get_input_details(), it.get_output_details()
+    if not ins or not outs:
+        raise EngineError(f"{variant}: {path.name} has no input or no output")
+    return [int(d) for d in ins[0]["shape"]], [int(d) for d in outs[0]["shape"]]
+
+
+__all__ = ["EDGETPU_VARIANT", "LiteRtEngine", "create", "interpreter_module", "io_shapes", "load_edgetpu_delegate"]

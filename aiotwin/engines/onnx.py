@@ -39,6 +39,7 @@ AUTO_PROVIDERS: tuple[str, ...] = (TRT, CUDA, CPU)
 # onnxruntime severity 3 = ERROR: "some nodes were not assigned to the preferred provider" is expected
 # with TensorRT/CUDA and is not worth a log line per session.
 ORT_LOG_SEVERITY = 3
+ORT_ALLOW_SPINNING = "session.intra_op.allow_spinning"
 _ORT_TYPES: dict[str, type[np.floating[Any]]] = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -140,11 +141,24 @@ def _pad(t: npt.NDArray[Any], size: int) -> npt.NDArray[Any]:
 
 
 def _session_options(ort: Any, threads: int) -> Any:
+    """Options for an edge node: no busy-waiting threads, no per-shape memory plans.
+
+    - ``session.intra_op.allow_spinning = 0``: idle intra-op threads sleep instead of spinning; with
+      several sessions in one process (hot swap, gateway instances) on a 2-core board, spinning pools
+      stall each other (benchmarks/README.md, serving).
+    - ``enable_mem_pattern = False``: no memory plan is cached per input shape (the batch size changes
+      from frame to frame, each new size would add one).
+    - The CPU memory arena stays on: without it every tensor is a malloc/free from the intra-op
+      threads, which measured 3-5 MB *more* resident (glibc per-thread arenas) and slower batches
+      (docs/engines.md, onnxruntime).
+    """
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = ORT_LOG_SEVERITY
+    so.enable_mem_pattern = False
+    so.add_session_config_entry(ORT_ALLOW_SPINNING, "0")
     return so
 
 
@@ -166,23 +180,38 @@ def _input_layout(bundle: Bundle, variant: str, session: Any) -> tuple[str, type
     return layout, _ORT_TYPES[inp.type], fixed
 
 
-def create(bundle: Bundle, variant: str, path: Path, opts: EngineOptions) -> OnnxEngine:
-    """Load ``path`` (a verified variant file of ``bundle``) into an onnxruntime session."""
-    import onnxruntime as ort
-
-    providers = choose_providers(opts.providers, ort.get_available_providers())
+def _open_session(ort: Any, path: Path, variant: str, providers: list[str], opts: EngineOptions) -> Any:
     try:
-        session = ort.InferenceSession(
+        return ort.InferenceSession(
             str(path), sess_options=_session_options(ort, opts.threads), providers=providers,
             provider_options=provider_options(providers, variant, opts),
         )
     except Exception as exc:  # onnxruntime raises its own pybind classes (Fail, InvalidGraph, …)
         raise EngineError(f"{variant}: onnxruntime cannot load {path.name} with {providers}: {exc}") from exc
+
+
+def create(bundle: Bundle, variant: str, path: Path, opts: EngineOptions) -> OnnxEngine:
+    """Load ``path`` (a verified variant file of ``bundle``) into an onnxruntime session."""
+    import onnxruntime as ort
+
+    providers = choose_providers(opts.providers, ort.get_available_providers())
+    session = _open_session(ort, path, variant, providers, opts)
     layout, dtype, fixed = _input_layout(bundle, variant, session)
     return OnnxEngine(session, bundle, variant, layout=layout, dtype=dtype, fixed_batch=fixed)
 
 
+def io_shapes(path: Path, variant: str) -> tuple[list[Any], list[Any]]:
+    """Shapes of the first input and output ``path`` declares (symbolic dimensions as strings), on the CPU."""
+    import onnxruntime as ort
+
+    session = _open_session(ort, path, variant, [CPU], EngineOptions(threads=1))
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if not inputs or not outputs:
+        raise EngineError(f"{variant}: {path.name} has no input or no output")
+    return list(inputs[0].shape), list(outputs[0].shape)
+
+
 __all__ = [
-    "AUTO_PROVIDERS", "CPU", "CUDA", "TRT", "OnnxEngine", "choose_providers", "create", "provider_options",
-    "trt_cache_key",
+    "AUTO_PROVIDERS", "CPU", "CUDA", "TRT", "OnnxEngine", "choose_providers", "create", "io_shapes",
+    "provider_options", "trt_cache_key",
 ]

@@ -2,15 +2,17 @@
 
 Both tiers run one: a gateway's edge aggregator (:class:`gateway.fl.EdgeAggregator`, the ServerApp
 :mod:`aiotwin.flower.server_app`) and the coordinator's global aggregator
-(:mod:`cloud_coordinator.fl`). :class:`AggregatorHost` starts ``flower-superlink`` (insecure, on
-``host:port``; TLS and SuperNode authentication are not wired yet), submits the App once with
+(:mod:`cloud_coordinator.fl`). :class:`AggregatorHost` starts ``flower-superlink`` on ``host:port``
+with TLS (:class:`aiotwin.flower.pki.ServerTls`) and SuperNode authentication (only node keys in
+its :class:`~aiotwin.flower.auth.AuthorizedNodes`, registered each time the SuperLink starts), or
+plain HTTP without authentication when ``insecure`` is chosen explicitly; submits the App once with
 ``flwr run`` (its ServerApp then serves this host's :class:`~aiotwin.flower.JobQueue`), and restarts
 both with backoff when the SuperLink dies. :meth:`AggregatorHost.run_job` queues one job (N rounds
 from given weights of a base version) and waits for its result; every job leaves a run directory
 with its config, seeds, per-round records and weights.
 
 Layout under ``work_dir``: ``app/`` (the Flower App), ``flwr-home/{superlink,cli}``,
-``logs/superlink.log``, and the job queue's ``runs/``, ``queue/``, ``serverapp.json``.
+``logs/superlink.log``, ``authorized-nodes/``, and the job queue's ``runs/``, ``queue/``, ``serverapp.json``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from typing import Any
 import numpy.typing as npt
 
 from aiotwin.flower._exceptions import EdgeJobFailed, FlowerProcessError
+from aiotwin.flower.auth import CLI_HOME, AuthorizedNodes, NodeRegistrationError, register_key
 from aiotwin.flower.job import EdgeJob, JobQueue, RunDir, load_weights
+from aiotwin.flower.pki import PkiError, ServerTls, load_server_tls
 from aiotwin.flower.procs import FlowerProcess, flower_env, flower_executable
 from aiotwin.flower.project import APP_NAME, submit_run, write_app, write_cli_config
 from aiotwin.flower.protocol import round_seed
@@ -46,13 +50,33 @@ STOP_WAIT_S = 10.0  # for the ServerApp to return after STOP, before the SuperLi
 
 @dataclass(frozen=True)
 class HostConfig:
-    """Where an aggregation host keeps its state and where its SuperLink listens."""
+    """Where an aggregation host keeps its state, where its SuperLink listens, and how it is secured.
+
+    Either ``tls`` (the SuperLink's CA, certificate and key; then ``node_auth`` decides whether only
+    registered SuperNode keys are accepted, on by default) or ``insecure=True`` (plain HTTP, no node
+    authentication: local experiments only). Neither, or both, is a :class:`ValueError`.
+    """
 
     work_dir: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_SUPERLINK_PORT
     ready_timeout_s: float = READY_TIMEOUT_S
     restart_max_s: float = 30.0
+    tls: ServerTls | None = None
+    insecure: bool = False
+    node_auth: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tls is None and not self.insecure:
+            raise ValueError("the SuperLink needs TLS files (CA, certificate, key) or insecure=True "
+                             "(plain HTTP, no node authentication: local experiments only)")
+        if self.tls is not None and self.insecure:
+            raise ValueError("give TLS files or insecure=True, not both")
+
+    @property
+    def auth(self) -> bool:
+        """Whether SuperNode authentication is on (it needs TLS)."""
+        return self.tls is not None and self.node_auth
 
     @property
     def address(self) -> str:
@@ -91,6 +115,7 @@ class AggregatorHost:
         self.queue = JobQueue(config.work_dir)
         self.flower_run_id: int | None = None
         self.restarts = 0
+        self.node_ids: dict[str, int] = {}  # authorized node name → Flower node id at the current SuperLink
         self._env = env
         self._backoff = backoff or Backoff(cap_s=config.restart_max_s)
         self._tasks = TaskSet()
@@ -119,10 +144,20 @@ class AggregatorHost:
     def _prepare(self) -> None:
         work = self.config.work_dir
         self.queue.ensure()
+        tls = self.config.tls
+        if tls is not None:
+            load_server_tls(tls)  # missing, malformed, mismatched or expired: a typed PkiError now
         write_app(work / "app", work, serverapp=self.SERVERAPP, clientapp=self.CLIENTAPP, name=self.APP)
-        write_cli_config(work / "flwr-home" / "cli", self.address)
+        write_cli_config(work / CLI_HOME, self.address, root_certificates=tls.ca_cert if tls else None)
         (work / "flwr-home" / "superlink").mkdir(parents=True, exist_ok=True)
-        argv = [flower_executable("flower-superlink"), "--insecure", "--host", self.config.host,
+        if tls is None:
+            security = ["--insecure"]
+        else:
+            security = ["--ssl-ca-certfile", str(tls.ca_cert.resolve()), "--ssl-certfile", str(tls.cert.resolve()),
+                        "--ssl-keyfile", str(tls.key.resolve())]
+            if self.config.auth:
+                security.append("--enable-supernode-auth")
+        argv = [flower_executable("flower-superlink"), *security, "--host", self.config.host,
                 "--port", str(self.config.port), "--disable-runtime-dependency-installation"]
         self._superlink = FlowerProcess("superlink", argv, env=flower_env(work / "flwr-home" / "superlink", self._env),
                                         log_path=work / "logs" / "superlink.log", cwd=work)
@@ -133,8 +168,10 @@ class AggregatorHost:
         await asyncio.to_thread(self._superlink.start)
         self._started_at = time.time()
         await self._async_wait_listening()
+        if self.config.auth:
+            await asyncio.to_thread(self.register_authorized)
         self.flower_run_id = await asyncio.to_thread(submit_run, self.config.work_dir / "app",
-                                                     self.config.work_dir / "flwr-home" / "cli")
+                                                     self.config.work_dir / CLI_HOME)
         await self._async_wait_heartbeat()
 
     async def _async_wait_listening(self) -> None:
@@ -209,6 +246,29 @@ class AggregatorHost:
             await asyncio.sleep(STATUS_POLL_S)
         code = await asyncio.to_thread(self._superlink.stop)
         _LOG.info("SuperLink stopped (exit %s)", code)
+
+    # -- node authentication ----------------------------------------------------------------------
+
+    @property
+    def authorized(self) -> AuthorizedNodes:
+        """The node keys this host's SuperLink accepts (with ``node_auth``)."""
+        return AuthorizedNodes(self.config.work_dir)
+
+    def register_authorized(self) -> dict[str, int]:
+        """Register every authorized node key with the (just started) SuperLink; name → Flower node id.
+
+        Blocking (about 2 s per key: one ``flwr`` call each). A key the SuperLink refuses is logged
+        and skipped: its node stays out, the others get in.
+        """
+        out: dict[str, int] = {}
+        for name, path in self.authorized.entries():
+            try:
+                out[name] = register_key(self.config.work_dir / CLI_HOME, path, name=name)
+            except (NodeRegistrationError, PkiError) as exc:
+                _LOG.error("node key %s not registered: %s", path, exc)
+        self.node_ids = out
+        _LOG.info("%s: %d authorized node key(s) registered with the SuperLink", self.ROLE, len(out))
+        return out
 
     # -- jobs -------------------------------------------------------------------------------------
 

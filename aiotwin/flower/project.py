@@ -49,7 +49,7 @@ default = "{name}"
 
 [superlink.{name}]
 address = {address}
-insecure = true
+{security}
 """
 
 
@@ -63,10 +63,15 @@ def write_app(app_dir: Path, work_dir: Path, *, serverapp: str = "aiotwin.flower
     return app_dir
 
 
-def write_cli_config(flwr_home: Path, address: str) -> None:
-    """``$FLWR_HOME/config.toml`` with one insecure connection to ``address`` (TLS: not wired yet)."""
+def write_cli_config(flwr_home: Path, address: str, *, root_certificates: Path | None = None) -> None:
+    """``$FLWR_HOME/config.toml`` with one connection to ``address``.
+
+    TLS verified with the CA ``root_certificates``, or insecure (plain HTTP) when it is ``None``.
+    """
     flwr_home.mkdir(parents=True, exist_ok=True)
-    text = _CLI_CONFIG.format(name=CONNECTION, address=json.dumps(address))
+    security = ("insecure = true" if root_certificates is None
+                else f"root-certificates = {json.dumps(str(root_certificates.resolve()))}")
+    text = _CLI_CONFIG.format(name=CONNECTION, address=json.dumps(address), security=security)
     (flwr_home / "config.toml").write_text(text, encoding="utf-8")
 
 

@@ -139,10 +139,11 @@ def _write(out: Path, manifest: Manifest) -> Bundle:
 
 
 def _accuracy(bundle: Bundle, vid: str, stores: dict[str, SampleStore | None]) -> tuple[dict[str, float], float]:
-    from aiotwin.models._runtime import latency_ms, open_runner, predict
+    from aiotwin.engines import open_engine
+    from aiotwin.engines.measure import classify_all, latency_ms
     from aiotwin.models.metrics import classification_metrics
 
-    engine = open_runner(bundle, vid, threads=2)
+    engine = open_engine(bundle, vid, threads=2)
     try:
         accs: dict[str, float] = {}
         crop: npt.NDArray[np.uint8] | None = None
@@ -151,8 +152,8 @@ def _accuracy(bundle: Bundle, vid: str, stores: dict[str, SampleStore | None]) -
                 continue
             x, y = store.arrays()
             crop = x[0]
-            accs[key] = classification_metrics(predict(engine, x), y, bundle.manifest.labels)["accuracy"]
-        lat = latency_ms(engine, crop if crop is not None else np.zeros((*_hw(bundle), 3), np.uint8))
+            accs[key] = classification_metrics(classify_all(engine, x), y, bundle.manifest.labels)["accuracy"]
+        lat, _ = latency_ms(engine, crop if crop is not None else np.zeros((*_hw(bundle), 3), np.uint8))
     finally:
         engine.close()
     return accs, lat

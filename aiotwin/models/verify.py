@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from aiotwin._exceptions import BundleIntegrityError
+from aiotwin._exceptions import BundleIntegrityError, EngineError
 from aiotwin.bundle import Bundle, load_bundle
 
 
@@ -32,9 +32,12 @@ def expected_input(bundle: Bundle, variant: str) -> list[int | None]:
 
 def check_shapes(bundle: Bundle, variant: str, path: Path) -> None:
     """Raise :class:`BundleIntegrityError` when ``path``'s I/O shapes disagree with the manifest."""
-    from aiotwin.models._runtime import io_shapes
+    from aiotwin.engines import io_shapes
 
-    got_in, got_out = io_shapes(path, variant)
+    try:
+        got_in, got_out = io_shapes(path, variant)
+    except EngineError as exc:
+        raise BundleIntegrityError(f"{path}: {variant} does not load: {exc}") from exc
     want_in = expected_input(bundle, variant)
     dims_in = _dims(got_in)
     if len(dims_in) != 4 or dims_in[1:] != want_in[1:]:

@@ -1,5 +1,6 @@
 """``aiotwin-coordinator fl start|status|export``: global FL runs of a running coordinator.
 
+``fl register-gateway`` authorizes a gateway's Flower key at the coordinator's SuperLink.
 ``fl start`` queues a run (or ``--resume RUN``) for the coordinator daemon serving ``--work-dir``
 and prints its run id; with ``--wait`` it waits for the end and prints the summary. ``fl status``
 lists the runs, or one run's per-round metrics; ``fl export`` writes a run's final global weights
@@ -190,4 +191,25 @@ def fl_export(
     guarded(body)
 
 
-__all__ = ["OutputFormat", "fl_export", "fl_start", "fl_status"]
+@fl_app.command("register-gateway")
+def fl_register_gateway(
+    public_key: Annotated[Path, _Opt("--public-key", help="The gateway's Flower public key (OpenSSH ECDSA, "
+                                     "`python -m gateway.fl node-key`).")],
+    name: Annotated[str | None, _Opt("--name", help="The gateway's id (default: the key file's name).")] = None,
+    work_dir: Annotated[Path, _WORK] = DEFAULT_WORK_DIR,
+    offline: Annotated[bool, _Opt("--offline", help="Only store it: registered when the SuperLink starts.")]
+    = False,
+) -> None:
+    """Authorize a gateway's Flower key at the coordinator's SuperLink (now if it runs, and at every start)."""
+
+    def body() -> int:
+        from aiotwin.flower.auth import authorize_node
+
+        reg = authorize_node(work_dir.resolve(), public_key, name=name, live=not offline)
+        _emit({"name": reg.name, "stored": str(reg.public_key), "node-id": reg.node_id, "note": reg.error})
+        return 0
+
+    guarded(body)
+
+
+__all__ = ["OutputFormat", "fl_export", "fl_register_gateway", "fl_start", "fl_status"]

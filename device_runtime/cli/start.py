@@ -62,6 +62,12 @@ def start(  # noqa: PLR0917 - typer maps parameters to options
         raise typer.Exit(int(ExitCode.USAGE))
 
     def body() -> int:
+        from device_runtime._heap import fit_mmap_threshold
+
+        # Before the node allocates anything large: big temporaries go back to the OS when freed
+        # instead of growing the heap for good (docs/device.md, memory). Capture threads raise it
+        # above their frame size.
+        fit_mmap_threshold(0)
         from device_runtime.daemon import NodeOptions, sync_main
 
         cfg, where = _config(config, demo, port, data_dir, seed)

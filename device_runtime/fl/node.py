@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from aiotwin._exceptions import NodeSetupError
 from aiotwin.availability import require
@@ -21,6 +22,8 @@ from device_runtime.config import DeviceConfig
 from device_runtime.fl.supervisor import FL_DIR, SuperNodeSupervisor
 
 SAMPLE_SOURCE = "device_runtime.fl.samples:load"
+KEYS_DIR = "keys"
+NODE_KEY = "flwr-node"
 
 
 def node_config(config: DeviceConfig, node_id: str, manifest: Manifest) -> dict[str, str | int | float | bool]:
@@ -43,12 +46,33 @@ def supernode_for(config: DeviceConfig, node_id: str, manifest: Manifest, *,
     fl = config.fl
     if not fl.superlink:
         raise NodeSetupError("[fl] enabled needs superlink = \"host:port\" (the gateway's SuperLink)")
-    if not fl.insecure:
-        raise NodeSetupError("[fl] insecure = false: TLS for the SuperNode is not wired yet (docs/fl.md)")
+    if not fl.insecure and fl.root_certificates is None:
+        raise NodeSetupError("[fl] needs root-certificates (the CA of the gateway's SuperLink), or insecure = true "
+                             "for local experiments (docs/fl.md)")
     require("flower")
+    key = None if fl.insecure else ensure_node_key(config)
     return SuperNodeSupervisor(fl.superlink, config.data_dir / FL_DIR, runtime_port=fl.runtime_port,
                                node_config=node_config(config, node_id, manifest),
-                               backoff=Backoff(cap_s=fl.restart_max_s), env=env)
+                               backoff=Backoff(cap_s=fl.restart_max_s), env=env, insecure=fl.insecure,
+                               root_certificates=fl.root_certificates, auth_key=key)
 
 
-__all__ = ["SAMPLE_SOURCE", "node_config", "supernode_for"]
+def node_key_path(config: DeviceConfig) -> Path:
+    """The node's Flower private key: ``[fl] auth-key``, default ``<data-dir>/fl/keys/flwr-node``."""
+    return config.fl.auth_key or config.data_dir / FL_DIR / KEYS_DIR / NODE_KEY
+
+
+def ensure_node_key(config: DeviceConfig) -> Path:
+    """The node's Flower key, created (P-384, 0600) on first use; its ``.pub`` is what the gateway registers."""
+    from aiotwin.flower.pki import PkiError, write_node_key  # cryptography (a flwr dependency): only with [fl]
+
+    path = node_key_path(config)
+    try:
+        write_node_key(path.parent, name=path.name)
+    except PkiError as exc:
+        raise NodeSetupError(f"[fl] auth-key: {exc}") from exc
+    return path
+
+
+__all__ = ["KEYS_DIR", "NODE_KEY", "SAMPLE_SOURCE", "ensure_node_key", "node_config", "node_key_path",
+           "supernode_for"]

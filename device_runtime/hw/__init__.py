@@ -8,7 +8,8 @@ Flow (I/O only at the two ends)::
     select_variant(report, profile, available, runtime, override)   (pure)      → Choice
 
 :func:`detect_hardware` and :func:`bundle_variants` wrap the I/O steps. Importing this package imports
-no heavy backend: :func:`probe_runtimes` imports onnxruntime/LiteRT when it is called.
+no heavy backend: :func:`probe_runtimes` imports onnxruntime (and LiteRT only to try the Edge TPU
+delegate) when it is called.
 """
 
 from __future__ import annotations

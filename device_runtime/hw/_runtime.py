@@ -1,14 +1,24 @@
 """Which inference runtimes the *running interpreter* can use (never read from the probed root).
 
-The heavy modules are imported here, lazily, only when ``detect``/``doctor`` call
-:func:`probe_runtimes`; importing :mod:`device_runtime.hw` imports none of them. The importer and
-``which`` are injectable so tests can describe any combination without installing anything.
+Only what is needed to answer is imported, and only when :func:`probe_runtimes` is called (importing
+:mod:`device_runtime.hw` imports nothing heavy):
+
+- onnxruntime is imported when installed: its execution providers are only known to the module (the
+  node imports it anyway to run an ``onnx-*`` variant);
+- LiteRT (``tflite_runtime``, else ``ai_edge_litert``) is only *looked up* (``find_spec``) unless the
+  Edge TPU delegate is to be tried: its interpreter module (and native library, several MB resident)
+  is imported only then. A LiteRT wheel whose native library is broken therefore counts as installed
+  until an engine opens it, which then fails with its own error.
+
+The finder, the importer and ``which`` are injectable so tests can describe any combination without
+installing anything.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import platform
 import shutil
 from collections.abc import Callable
@@ -17,6 +27,7 @@ from types import ModuleType
 from device_runtime.hw._types import RuntimeInfo
 
 Importer = Callable[[str], ModuleType]
+Finder = Callable[[str], bool]
 Which = Callable[[str], "str | None"]
 Dlopen = Callable[[str], object]
 
@@ -27,7 +38,17 @@ EDGETPU_LIBRARY: dict[str, str] = {"Linux": "libedgetpu.so.1", "Darwin": "libedg
 EDGETPU_COMPILER = "edgetpu_compiler"
 
 
-def _onnxruntime(importer: Importer) -> tuple[str | None, tuple[str, ...]]:
+def module_present(name: str) -> bool:
+    """True when ``name`` is importable, found without importing it (:func:`importlib.util.find_spec`)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _onnxruntime(importer: Importer, finder: Finder) -> tuple[str | None, tuple[str, ...]]:
+    if not finder("onnxruntime"):
+        return None, ()
     try:
         ort = importer("onnxruntime")
     except (ImportError, OSError):  # OSError: a wheel whose native libraries are missing
@@ -35,8 +56,13 @@ def _onnxruntime(importer: Importer) -> tuple[str | None, tuple[str, ...]]:
     return str(getattr(ort, "__version__", "unknown")), tuple(ort.get_available_providers())
 
 
-def _tflite(importer: Importer) -> tuple[str | None, ModuleType | None]:
+def _tflite(importer: Importer, finder: Finder, load: bool) -> tuple[str | None, ModuleType | None]:
+    """The first installed LiteRT module; its ``interpreter`` submodule too when ``load`` (else None)."""
     for name in TFLITE_MODULES:
+        if not finder(name):
+            continue
+        if not load:
+            return name, None
         try:
             return name, importer(f"{name}.interpreter")
         except (ImportError, OSError):
@@ -59,11 +85,14 @@ def _edgetpu_delegate(interpreter: ModuleType, library: str, dlopen: Dlopen) -> 
 
 
 def probe_runtimes(*, check_edgetpu: bool = True, importer: Importer = importlib.import_module,
-                   which: Which = shutil.which, dlopen: Dlopen = ctypes.CDLL,
+                   finder: Finder = module_present, which: Which = shutil.which, dlopen: Dlopen = ctypes.CDLL,
                    system: str | None = None) -> RuntimeInfo:
-    """Describe the runtimes importable here; ``check_edgetpu`` tries to load the libedgetpu delegate."""
-    version, providers = _onnxruntime(importer)
-    tflite_name, interpreter = _tflite(importer)
+    """Describe the runtimes importable here; ``check_edgetpu`` tries to load the libedgetpu delegate.
+
+    LiteRT is imported only with ``check_edgetpu`` (see the module docstring).
+    """
+    version, providers = _onnxruntime(importer, finder)
+    tflite_name, interpreter = _tflite(importer, finder, load=check_edgetpu)
     delegate: bool | None = None
     error: str | None = None
     if check_edgetpu and interpreter is not None:
@@ -75,4 +104,5 @@ def probe_runtimes(*, check_edgetpu: bool = True, importer: Importer = importlib
     )
 
 
-__all__ = ["EDGETPU_COMPILER", "EDGETPU_LIBRARY", "TFLITE_MODULES", "Dlopen", "Importer", "Which", "probe_runtimes"]
+__all__ = ["EDGETPU_COMPILER", "EDGETPU_LIBRARY", "TFLITE_MODULES", "Dlopen", "Finder", "Importer", "Which",
+           "module_present", "probe_runtimes"]

@@ -6,8 +6,8 @@ image pyramid with ``scale_factor``, a sliding window (step 2, or 1 once the sca
 variance-normalised feature values, stage-by-stage rejection, and neighbour grouping
 (``min_neighbors``, rectangles similar within ``GROUP_EPS``).
 
-Every window position of a pyramid level is evaluated at once with numpy; each stage only looks
-at the windows the previous stages kept.
+The window positions of a pyramid level are evaluated with numpy in slices of bounded size
+(:data:`MAX_STAGE_ELEMENTS`); each stage only looks at the windows the previous stages kept.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ import numpy.typing as npt
 STAGE_EPS = 1e-5  # OpenCV's THRESHOLD_EPS: stage thresholds are lowered by this
 GROUP_EPS = 0.2  # OpenCV's groupRectangles eps
 STEP_SWITCH_SCALE = 2.0  # window step is 2 px below this pyramid scale, 1 px above
+# windows × rects of one stage evaluated at once: each temporary stays near 1 MB however large the
+# image (all windows at once took tens of MB on a big crop, which the heap then kept).
+MAX_STAGE_ELEMENTS = 1 << 17
 
 Rect = tuple[int, int, int, int]  # x, y, w, h
 F64 = npt.NDArray[np.float64]
@@ -156,16 +159,23 @@ def _stage_sums(flat: F64, base: I64, stride: int, stage: Stage) -> F64:
     return np.add.reduceat(sums * stage.weights, stage.starts, axis=1)
 
 
+def _stage_keep(flat: F64, base: I64, nf: F64, stride: int, stage: Stage) -> npt.NDArray[np.bool_]:
+    values = _stage_sums(flat, base, stride, stage)
+    below = values < stage.node_thresholds[None, :] * nf[:, None]
+    total = np.where(below, stage.leaves[:, 0], stage.leaves[:, 1]).sum(axis=1)
+    return np.asarray(total >= stage.threshold)
+
+
 def _run_stages(ii: F64, base: I64, nf: F64, c: Cascade) -> I64:
+    """The windows of ``base`` that pass every stage, evaluated at most ``MAX_STAGE_ELEMENTS`` at a time."""
     flat, stride = ii.ravel(), ii.shape[1]
     for stage in c.stages:
-        values = _stage_sums(flat, base, stride, stage)
-        below = values < stage.node_thresholds[None, :] * nf[:, None]
-        total = np.where(below, stage.leaves[:, 0], stage.leaves[:, 1]).sum(axis=1)
-        keep = total >= stage.threshold
-        base, nf = base[keep], nf[keep]
         if base.size == 0:
             break
+        step = max(1, MAX_STAGE_ELEMENTS // len(stage.rects))
+        keep = np.concatenate([_stage_keep(flat, base[i:i + step], nf[i:i + step], stride, stage)
+                               for i in range(0, len(base), step)])
+        base, nf = base[keep], nf[keep]
     return base
 
 

@@ -1,4 +1,4 @@
-"""``python -m gateway.fl run|serve …``: the gateway's FL part without the rest of the gateway daemon.
+"""``python -m gateway.fl run|serve|register-node|node-key``: the gateway's FL part, without the gateway daemon.
 
 ``serve`` runs the gateway in the two-tier federation until SIGTERM: its edge SuperLink and
 ServerApp, the bridge, and a cloud-tier SuperNode pointed at the coordinator
@@ -6,6 +6,13 @@ ServerApp, the bridge, and a cloud-tier SuperNode pointed at the coordinator
 SuperLink and the edge ServerApp, waits for ``--min-nodes`` SuperNodes, runs the job and writes a
 JSON summary (run id, run directory, per-round accepted/rejected/missing, holdout accuracy) to
 stdout. Until ``aiotwin-gateway start`` runs these, this is how to drive them (docs/fl.md).
+
+Both SuperLink verbs serve TLS (``--ssl-ca-certfile/--ssl-certfile/--ssl-keyfile``) with SuperNode
+authentication, or plain HTTP with ``--insecure`` (local experiments). ``register-node`` authorizes
+a camera's Flower public key at this gateway's SuperLink (stored under the work dir, registered
+now if the SuperLink runs, and again whenever it starts); ``node-key`` creates (once) and prints
+the gateway's own cloud-tier key, which the coordinator registers (``aiotwin-coordinator fl
+register-gateway``).
 """
 
 from __future__ import annotations
@@ -21,10 +28,20 @@ from typing import Any
 from aiotwin._exceptions import AiotwinError
 from aiotwin.fl import RULES, AggregationConfig
 from aiotwin.flower import EdgeJob, load_weights
+from aiotwin.flower.auth import authorize_node
+from aiotwin.flower.pki import ServerTls, write_node_key
 from aiotwin.lifecycle import run_daemon
 from aiotwin.models.task import Weights, load_task
 from gateway.fl.aggregator import DEFAULT_SUPERLINK_PORT, EdgeAggregator, EdgeAggregatorConfig
-from gateway.fl.cloud import DEFAULT_CLOUD_RUNTIME_PORT, EdgeDefaults, FederationConfig, GatewayFederation
+from gateway.fl.cloud import (
+    CLOUD_DIR,
+    CLOUD_KEY,
+    DEFAULT_CLOUD_RUNTIME_PORT,
+    EDGE_DIR,
+    EdgeDefaults,
+    FederationConfig,
+    GatewayFederation,
+)
 
 _LOG = logging.getLogger("gateway.fl")
 
@@ -51,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--rule", choices=RULES, default="fedavg")
     run.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"))
     run.add_argument("--holdout-npz", type=Path, help="x/y arrays the ServerApp evaluates every model on")
+    _security(run)
     run.add_argument("-v", "--verbose", action="store_true")
     serve = sub.add_parser("serve", help="edge SuperLink + bridge + cloud-tier SuperNode, until SIGTERM")
     serve.add_argument("--work-dir", type=Path, required=True, help="edge/, bridge/, cloud-supernode/")
@@ -62,15 +80,66 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--min-nodes", type=int, default=1, help="cameras an edge round waits for")
     serve.add_argument("--wait-nodes-s", type=float, default=120.0)
     serve.add_argument("--holdout-npz", type=Path, help="x/y arrays the edge ServerApp evaluates on")
+    serve.add_argument("--coordinator-ca", type=Path,
+                       help="CA certificate of the coordinator's SuperLink (required unless --insecure)")
+    _security(serve)
     serve.add_argument("-v", "--verbose", action="store_true")
+    reg = sub.add_parser("register-node", help="authorize a camera's Flower public key at this gateway's SuperLink")
+    reg.add_argument("--work-dir", type=Path, required=True, help="the work dir of `run` or `serve`")
+    reg.add_argument("--public-key", type=Path, required=True, help="the node's OpenSSH ECDSA public key (.pub)")
+    reg.add_argument("--name", help="the node's name (default: the key file's name)")
+    reg.add_argument("--offline", action="store_true", help="only store it: registered when the SuperLink starts")
+    reg.add_argument("-v", "--verbose", action="store_true")
+    key = sub.add_parser("node-key", help="create (once) the gateway's cloud-tier Flower key; print the public key")
+    key.add_argument("--work-dir", type=Path, required=True, help="the work dir of `serve`")
+    key.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+def _security(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ssl-ca-certfile", type=Path, help="CA certificate that signed --ssl-certfile")
+    p.add_argument("--ssl-certfile", type=Path, help="the SuperLink's TLS certificate (SANs: the address nodes dial)")
+    p.add_argument("--ssl-keyfile", type=Path, help="the SuperLink's TLS private key")
+    p.add_argument("--insecure", action="store_true",
+                   help="plain HTTP, no SuperNode authentication (local experiments only)")
+
+
+def _tls(args: argparse.Namespace) -> ServerTls | None:
+    files = (args.ssl_ca_certfile, args.ssl_certfile, args.ssl_keyfile)
+    if args.insecure:
+        if any(files):
+            raise ValueError("--insecure and --ssl-* exclude each other")
+        return None
+    if not all(files):
+        raise ValueError("the SuperLink needs --ssl-ca-certfile, --ssl-certfile and --ssl-keyfile "
+                         "(or --insecure for local experiments)")
+    return ServerTls(*(f.resolve() for f in files))
+
+
+def _register(args: argparse.Namespace) -> int:
+    work = args.work_dir.resolve()
+    host_dir = work / EDGE_DIR if (work / EDGE_DIR).is_dir() else work  # `serve` keeps its SuperLink in edge/
+    reg = authorize_node(host_dir, args.public_key, name=args.name, live=not args.offline)
+    out = {"name": reg.name, "stored": str(reg.public_key), "node-id": reg.node_id, "note": reg.error}
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+def _node_key(args: argparse.Namespace) -> int:
+    files = write_node_key(args.work_dir.resolve() / CLOUD_DIR / "keys", name=CLOUD_KEY)
+    sys.stdout.write(f"{files.public}\n")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     edge = EdgeDefaults(min_nodes=args.min_nodes, wait_nodes_s=args.wait_nodes_s,
                         holdout_npz=args.holdout_npz.resolve() if args.holdout_npz else None)
+    if not args.insecure and args.coordinator_ca is None:
+        raise ValueError("serve needs --coordinator-ca (the CA of the coordinator's SuperLink) or --insecure")
     config = FederationConfig(args.work_dir.resolve(), args.coordinator, args.gateway_id, host=args.host,
-                              port=args.port, cloud_runtime_port=args.cloud_runtime_port, edge=edge)
+                              port=args.port, cloud_runtime_port=args.cloud_runtime_port, edge=edge,
+                              tls=_tls(args), insecure=args.insecure,
+                              coordinator_ca=args.coordinator_ca.resolve() if args.coordinator_ca else None)
     return int(asyncio.run(run_daemon(GatewayFederation(config), name="gateway federation", logger=_LOG)))
 
 
@@ -92,7 +161,8 @@ def _weights(args: argparse.Namespace, job: EdgeJob) -> Weights:
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     job = _job(args)
     weights = await asyncio.to_thread(_weights, args, job)
-    agg = EdgeAggregator(EdgeAggregatorConfig(args.work_dir.resolve(), host=args.host, port=args.port))
+    agg = EdgeAggregator(EdgeAggregatorConfig(args.work_dir.resolve(), host=args.host, port=args.port,
+                                              tls=_tls(args), insecure=args.insecure))
     try:
         await agg.start()
         _LOG.info("SuperLink at %s: point SuperNodes here ([fl] superlink)", agg.address)
@@ -111,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "serve":
             return _serve(args)
+        if args.verb == "register-node":
+            return _register(args)
+        if args.verb == "node-key":
+            return _node_key(args)
         summary = asyncio.run(_run(args))
     except (AiotwinError, ValueError) as exc:
         _LOG.error("%s", exc, exc_info=args.verbose)

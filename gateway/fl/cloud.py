@@ -27,6 +27,7 @@ from typing import Any
 from aiotwin._exceptions import AiotwinError
 from aiotwin.flower.cloud import NODE_BRIDGE_DIR, NODE_GATEWAY_ID, finish_bridge_job
 from aiotwin.flower.job import DEFAULT_WAIT_NODES_S, EdgeJob, JobQueue, RunDir, load_weights
+from aiotwin.flower.pki import NodeKey, ServerTls, write_node_key
 from aiotwin.flower.supernode import SuperNodeSupervisor
 from aiotwin.lifecycle import TaskSet
 from aiotwin.retry import Backoff
@@ -35,7 +36,9 @@ from gateway.fl.aggregator import DEFAULT_SUPERLINK_PORT, EdgeAggregator, EdgeAg
 _LOG = logging.getLogger("gateway.fl.cloud")
 
 BRIDGE_DIR = "bridge"
+EDGE_DIR = "edge"
 CLOUD_DIR = "cloud-supernode"
+CLOUD_KEY = "flwr-node"  # <work>/cloud-supernode/keys/flwr-node(.pub): the gateway's key at the coordinator
 BRIDGE_POLL_S = 0.25  # how soon a queued global round starts on this gateway
 BRIDGE_BEAT_S = 1.0  # heartbeat period (the ClientApp treats a beat older than 30 s as a dead bridge)
 BRIDGE_MARGIN_S = 2.0  # the edge job gives up this much before the bridge timeout: the error still gets out
@@ -135,6 +138,15 @@ class FederationConfig:
     cloud_runtime_port: int = DEFAULT_CLOUD_RUNTIME_PORT  # the cloud-tier SuperNode's local runtime API
     edge: EdgeDefaults = dataclasses.field(default_factory=EdgeDefaults)
     restart_max_s: float = 30.0
+    tls: ServerTls | None = None  # the edge SuperLink's TLS files (cameras verify them with their CA)
+    coordinator_ca: Path | None = None  # the CA of the coordinator's SuperLink certificate
+    insecure: bool = False  # both tiers plain HTTP, no node authentication: local experiments only
+
+    @property
+    def cloud_key(self) -> NodeKey:
+        """The gateway's Flower key at the coordinator (created at start if missing)."""
+        keys = self.work_dir / CLOUD_DIR / "keys"
+        return NodeKey(keys / CLOUD_KEY, keys / f"{CLOUD_KEY}.pub")
 
 
 class GatewayFederation:
@@ -143,14 +155,17 @@ class GatewayFederation:
     def __init__(self, config: FederationConfig, *, env: Mapping[str, str] | None = None) -> None:
         self.config = config
         work = config.work_dir
-        self.aggregator = EdgeAggregator(EdgeAggregatorConfig(work / "edge", host=config.host, port=config.port,
-                                                              restart_max_s=config.restart_max_s), env=env)
+        self.aggregator = EdgeAggregator(EdgeAggregatorConfig(work / EDGE_DIR, host=config.host, port=config.port,
+                                                              restart_max_s=config.restart_max_s, tls=config.tls,
+                                                              insecure=config.insecure), env=env)
         self.bridge = CloudBridge(self.aggregator, work / BRIDGE_DIR, defaults=config.edge)
         node_config: dict[str, str | int | float | bool] = {
             NODE_GATEWAY_ID: config.gateway_id, NODE_BRIDGE_DIR: str((work / BRIDGE_DIR).resolve())}
         self.supernode = SuperNodeSupervisor(config.coordinator, work / CLOUD_DIR,
                                              runtime_port=config.cloud_runtime_port, node_config=node_config,
-                                             backoff=Backoff(cap_s=config.restart_max_s), env=env)
+                                             backoff=Backoff(cap_s=config.restart_max_s), env=env,
+                                             insecure=config.insecure, root_certificates=config.coordinator_ca,
+                                             auth_key=None if config.insecure else config.cloud_key.private)
 
     @property
     def edge_address(self) -> str:
@@ -159,6 +174,9 @@ class GatewayFederation:
 
     async def start(self) -> None:
         """Edge SuperLink and ServerApp first, then the bridge, then join the coordinator."""
+        if not self.config.insecure:
+            key = self.config.cloud_key
+            await asyncio.to_thread(write_node_key, key.private.parent, name=key.private.name)
         await self.aggregator.start()
         await self.bridge.start()
         await self.supernode.start()
@@ -171,4 +189,5 @@ class GatewayFederation:
         await self.aggregator.shutdown()
 
 
-__all__ = ["BRIDGE_DIR", "CloudBridge", "EdgeDefaults", "FederationConfig", "GatewayFederation"]
+__all__ = ["BRIDGE_DIR", "CLOUD_DIR", "CLOUD_KEY", "EDGE_DIR", "CloudBridge", "EdgeDefaults", "FederationConfig",
+           "GatewayFederation"]

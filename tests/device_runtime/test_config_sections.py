@@ -17,8 +17,11 @@ def load(tmp_path, text: str):
 
 
 def test_sections_load(tmp_path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
     cfg = load(tmp_path, '[offload]\nrouter = "http://10.0.0.2:8470"\nthreshold = 0.5\nbudget-ms = 60\n'
-                         '[samples]\nmax-samples = 10\n[fl]\nenabled = true\nsuperlink = "10.0.0.2:9092"\n')
+                         '[samples]\nmax-samples = 10\n[fl]\nenabled = true\nsuperlink = "10.0.0.2:9092"\n'
+                         'root-certificates = "ca.pem"\n')
+    assert cfg.fl.root_certificates == tmp_path / "ca.pem" and not cfg.fl.insecure
     assert cfg.offload.router == "http://10.0.0.2:8470" and cfg.offload.threshold == 0.5
     assert cfg.offload.budget_ms == 60 and cfg.samples.max_samples == 10
     assert cfg.fl.enabled and cfg.fl.superlink == "10.0.0.2:9092"
@@ -26,7 +29,7 @@ def test_sections_load(tmp_path) -> None:
 
 def test_defaults_keep_offload_and_fl_off(tmp_path) -> None:
     cfg = load(tmp_path, "")
-    assert cfg.offload.router is None and not cfg.fl.enabled and cfg.samples.enabled
+    assert cfg.offload.router is None and not cfg.fl.enabled and cfg.samples.enabled is None
 
 
 @pytest.mark.parametrize(("text", "key"), [
@@ -39,7 +42,10 @@ def test_defaults_keep_offload_and_fl_off(tmp_path) -> None:
     ("[samples]\nmax-samples = 0\n", "samples/max-samples"),
     ("[fl]\nenabled = true\n", "fl/superlink"),
     ('[fl]\nenabled = true\nsuperlink = "host"\n', "fl/superlink"),
-    ('[fl]\nenabled = true\nsuperlink = "h:1"\ninsecure = false\n', "fl/insecure"),
+    ('[fl]\nenabled = true\nsuperlink = "h:1"\n', "fl/root-certificates"),
+    ('[fl]\nenabled = true\nsuperlink = "h:1"\nroot-certificates = "nope.pem"\n', "fl/root-certificates"),
+    ('[fl]\nenabled = true\nsuperlink = "h:1"\ninsecure = true\nroot-certificates = "ca.pem"\n',
+     "fl/root-certificates"),
 ])
 def test_mistakes_name_their_key(tmp_path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -28,9 +28,9 @@ pytestmark = [pytest.mark.slow, needs_flower, pytest.mark.timeout(300)]
 
 
 async def _federate(tmp_path, env):
-    agg = EdgeAggregator(EdgeAggregatorConfig(tmp_path / "gw", port=free_port()), env=env)
+    agg = EdgeAggregator(EdgeAggregatorConfig(tmp_path / "gw", port=free_port(), insecure=True), env=env)
     nodes = [
-        SuperNodeSupervisor(agg.address, tmp_path / f"node{i}" / "fl", runtime_port=free_port(), env=env,
+        SuperNodeSupervisor(agg.address, tmp_path / f"node{i}" / "fl", runtime_port=free_port(), env=env, insecure=True,
                             node_config={"node-name": f"cam-{i}", "task": TINY,
                                          "samples-npz": str(toy_npz(tmp_path / f"samples{i}.npz", 300, seed=i + 1))})
         for i in range(2)
@@ -81,7 +81,7 @@ def test_two_supernodes_two_rounds_improve_the_model(tmp_path, flower_env):
 
 def test_a_dead_superlink_is_restarted_with_a_new_serverapp(tmp_path, flower_env):
     async def main():
-        agg = EdgeAggregator(EdgeAggregatorConfig(tmp_path / "gw", port=free_port()), env=flower_env,
+        agg = EdgeAggregator(EdgeAggregatorConfig(tmp_path / "gw", port=free_port(), insecure=True), env=flower_env,
                              backoff=Backoff(base_s=0.2, cap_s=0.5, rng=random.Random(2)))
         try:
             await agg.start()

@@ -3,7 +3,10 @@
 The coordinator (:class:`cloud_coordinator.fl.FlCoordinator`: SuperLink + global ServerApp), two
 gateways (:class:`gateway.fl.GatewayFederation`: edge SuperLink + edge ServerApp + bridge +
 cloud-tier SuperNode) and four camera SuperNodes run the tiny numpy task on non-IID toy data for 2
-global rounds with ``local_rounds=1``. Slow: ~10–20 s per global round on a loaded 2-core host,
+global rounds with ``local_rounds=1``. Both tiers run TLS with SuperNode authentication: one test
+CA signs the coordinator's and each gateway's SuperLink certificate; every gateway and camera has
+its own Flower key, authorized (:func:`aiotwin.flower.auth.authorize_node`) before the SuperLinks
+start, which register them at bring-up. Slow: ~10–20 s per global round on a loaded 2-core host,
 plus ~30–60 s to start ~20 Flower processes. Every process is stopped in ``finally``.
 """
 
@@ -17,7 +20,9 @@ import numpy as np
 import pytest
 
 from aiotwin.flower import descendants
+from aiotwin.flower.auth import authorize_node
 from aiotwin.flower.host import HostConfig
+from aiotwin.flower.pki import dev_pki, write_node_key
 from aiotwin.flower.samples import save_npz_samples
 from aiotwin.flower.supernode import SuperNodeSupervisor
 from aiotwin.models import ArrayStore, load_task
@@ -46,19 +51,28 @@ def _accuracy(weights, holdout) -> float:
 
 
 async def _federation(tmp_path, env):
-    coord = FlCoordinator(HostConfig(tmp_path / "coord", port=free_port()), env=env)
+    pki = tmp_path / "pki"
+    coord = FlCoordinator(HostConfig(tmp_path / "coord", port=free_port(), tls=dev_pki(pki, name="coord")), env=env)
     gateways = [
         GatewayFederation(FederationConfig(tmp_path / f"gw{g}", coordinator=coord.address, gateway_id=f"gw-{g}",
                                            port=free_port(), cloud_runtime_port=free_port(),
-                                           edge=EdgeDefaults(min_nodes=2, wait_nodes_s=90.0)), env=env)
+                                           edge=EdgeDefaults(min_nodes=2, wait_nodes_s=90.0),
+                                           tls=dev_pki(pki, name=f"gw{g}"), coordinator_ca=pki / "ca.pem"), env=env)
         for g in range(2)
     ]
-    cameras = [
-        SuperNodeSupervisor(gateways[i // 2].edge_address, tmp_path / f"cam{i}" / "fl", runtime_port=free_port(),
-                            env=env, node_config={"node-name": f"cam-{i}", "task": TINY, "samples-npz":
-                                                  str(_camera_npz(tmp_path / f"cam{i}.npz", i))})
-        for i in range(4)
-    ]
+    for g, gw in enumerate(gateways):  # the gateway's cloud-tier key, registered at the coordinator
+        key = gw.config.cloud_key
+        write_node_key(key.private.parent, name=key.private.name)
+        authorize_node(tmp_path / "coord", key.public, name=f"gw-{g}")
+    cameras = []
+    for i in range(4):
+        key = write_node_key(tmp_path / f"cam{i}" / "keys")
+        authorize_node(tmp_path / f"gw{i // 2}" / "edge", key.public, name=f"cam-{i}")
+        cameras.append(SuperNodeSupervisor(
+            gateways[i // 2].edge_address, tmp_path / f"cam{i}" / "fl", runtime_port=free_port(), env=env,
+            root_certificates=pki / "ca.pem", auth_key=key.private,
+            node_config={"node-name": f"cam-{i}", "task": TINY,
+                         "samples-npz": str(_camera_npz(tmp_path / f"cam{i}.npz", i))}))
     return coord, gateways, cameras
 
 

@@ -45,7 +45,7 @@ def test_a_dead_supernode_is_restarted_with_backoff_and_stopped_with_its_tree(tm
     backoff = Backoff(base_s=0.2, cap_s=0.5, rng=random.Random(1), on_backoff=lambda n, d: backoffs.append(n))
     node = SuperNodeSupervisor(f"127.0.0.1:{free_port()}", tmp_path / "fl", runtime_port=free_port(),
                                node_config={"node-name": "cam-1", "samples-npz": "/nonexistent.npz"},
-                               backoff=backoff, env=flower_env)
+                               backoff=backoff, env=flower_env, insecure=True)
 
     async def main():
         try:
@@ -68,11 +68,31 @@ def test_a_dead_supernode_is_restarted_with_backoff_and_stopped_with_its_tree(tm
     assert (tmp_path / "fl" / "supernode.log").stat().st_size > 0
 
 
-def test_tls_is_refused_until_it_is_wired(tmp_path):
+def test_tls_needs_the_ca_and_checks_the_files_before_starting(tmp_path):
     from aiotwin._exceptions import NodeSetupError
+    from aiotwin.flower.pki import dev_pki, write_node_key
 
-    with pytest.raises(NodeSetupError, match="TLS"):
-        SuperNodeSupervisor("127.0.0.1:1", tmp_path, runtime_port=1, node_config={}, insecure=False)
+    with pytest.raises(NodeSetupError, match="root_certificates"):
+        SuperNodeSupervisor("127.0.0.1:1", tmp_path, runtime_port=1, node_config={})
+    with pytest.raises(NodeSetupError, match="insecure"):
+        SuperNodeSupervisor("127.0.0.1:1", tmp_path, runtime_port=1, node_config={}, insecure=True,
+                            root_certificates=tmp_path / "ca.pem")
+    tls = dev_pki(tmp_path / "pki")
+    key = write_node_key(tmp_path / "keys")
+    node = SuperNodeSupervisor("127.0.0.1:1", tmp_path, runtime_port=1, node_config={},
+                               root_certificates=tls.ca_cert, auth_key=key.private)
+    args = node.security_args()
+    assert args[args.index("--root-certificates") + 1] == str(tls.ca_cert.resolve())
+    assert args[args.index("--auth-supernode-private-key") + 1] == str(key.private.resolve())
+    assert "--insecure" not in args
+    missing = SuperNodeSupervisor("127.0.0.1:1", tmp_path, runtime_port=1, node_config={},
+                                  root_certificates=tls.ca_cert, auth_key=tmp_path / "nope")
+    with pytest.raises(NodeSetupError, match="nope"):
+        missing.security_args()
+    not_a_ca = SuperNodeSupervisor("127.0.0.1:1", tmp_path, runtime_port=1, node_config={},
+                                   root_certificates=key.public)
+    with pytest.raises(NodeSetupError, match="certificate"):
+        not_a_ca.security_args()
 
 
 needs_bundle = pytest.mark.skipif(not (default_bundle_dir("edge") / MANIFEST).is_file(), reason="no shipped bundle")
@@ -95,9 +115,15 @@ def test_the_daemon_runs_a_supernode_only_when_fl_is_enabled(tmp_path, flower_en
             await node.shutdown()
 
     assert asyncio.run(run(FlConfig())) == (False, None)
+    from aiotwin.flower.pki import dev_pki, load_node_private_key
+
+    ca = dev_pki(tmp_path / "pki").ca_cert
     running, config = asyncio.run(run(FlConfig(enabled=True, superlink=f"127.0.0.1:{free_port()}",
-                                               runtime_port=free_port())))
+                                               runtime_port=free_port(), root_certificates=ca)))
     assert running
+    key = tmp_path / "data" / "fl" / "keys" / "flwr-node"  # the node generated its Flower key on first start
+    load_node_private_key(key)
+    assert key.stat().st_mode & 0o777 == 0o600 and key.with_name("flwr-node.pub").is_file()
     assert config["node-name"] == "cam-node-3" and config["task"] == "aiotwin.models.vehicle:VehicleClassifier"
     assert config["sample-source"] == "device_runtime.fl.samples:load"
     assert config["data-dir"] == str(tmp_path / "data") and config["model-version"] >= 1

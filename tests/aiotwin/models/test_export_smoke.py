@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aiotwin.bundle import load_bundle
-from aiotwin.models._runtime import open_runner
+from aiotwin.engines import open_engine
 from aiotwin.models.data import toy_store
 from aiotwin.models.recipe import TASK_REF
 from aiotwin.models.verify import verify_bundle
@@ -50,7 +50,7 @@ def test_every_variant_verifies_loads_and_runs(bundle):
     crops = toy_store(5, seed=9).arrays()[0]
     reference = None
     for vid in sorted(bundle.manifest.variants, key=lambda v: v != "onnx-fp32"):
-        engine = open_runner(bundle, vid)
+        engine = open_engine(bundle, vid)
         try:
             probs = engine.classify(crops)
         finally:

@@ -120,3 +120,26 @@ def test_a_few_epochs_learn_the_toy_task():
     task = load_task(TASK_REF, arch="edge", seed=0, train_config=replace(FAST, batch_size=64))
     task.train(toy_store(600, seed=1), 6)
     assert task.evaluate(toy_store(120, seed=2))["accuracy"] >= 0.6  # chance is 1/6
+
+
+def test_augment_is_seeded_and_keeps_shape_and_dtype():
+    from aiotwin.models.recipe import TRAIN_CONFIG
+    from aiotwin.models.train import augment
+
+    x = toy_store(16, seed=4).arrays()[0]
+    a = augment(x, TRAIN_CONFIG, np.random.default_rng(1))
+    b = augment(x, TRAIN_CONFIG, np.random.default_rng(1))
+    assert a.shape == x.shape
+    assert a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, x)
+
+
+def test_class_weights_favour_rare_classes():
+    from aiotwin.models.train import class_weights
+
+    w = class_weights(np.array([0, 0, 0, 0, 1, 2]), 4, 0.5)
+    assert w is not None
+    assert w[1] > w[0]
+    assert w[3] == 0
+    assert class_weights(np.array([0, 1]), 2, 0.0) is None

@@ -104,6 +104,18 @@ def test_shipped_face_cascade_finds_a_drawn_face_and_nothing_in_noise():
     assert _haar.detect_multiscale(noise, cascade, min_neighbors=3) == []
 
 
+@pytest.mark.parametrize("slice_elements", [1, 97, 4096])
+def test_slicing_the_windows_does_not_change_detections(monkeypatch, slice_elements):
+    """Stages run over bounded slices of windows (memory); any slice size gives the same rectangles."""
+    face = _haar.load_cascade(CASCADE_DIR / FACE_CASCADE)
+    plate = _haar.load_cascade(CASCADE_DIR / PLATE_CASCADE)
+    whole_face = _haar.detect_multiscale(drawn_face(), face, min_neighbors=3)
+    whole_plate = _haar.detect_multiscale(drawn_plate(), plate, min_neighbors=2)
+    monkeypatch.setattr(_haar, "MAX_STAGE_ELEMENTS", slice_elements)
+    assert _haar.detect_multiscale(drawn_face(), face, min_neighbors=3) == whole_face == [(27, 26, 186, 186)]
+    assert _haar.detect_multiscale(drawn_plate(), plate, min_neighbors=2) == whole_plate
+
+
 def test_default_detector_blurs_a_plate_end_to_end():
     img = cv2.cvtColor(drawn_plate(), cv2.COLOR_GRAY2BGR)
     pf = PrivacyFilter(PrivacyConfig(blur_faces=False))

@@ -33,8 +33,8 @@ FLICKER_WEIGHTS = (0.5, 0.3, 0.2)
 FX_STREAM = 7
 
 
-@functools.lru_cache(maxsize=2)
 def _unit_noise(height: int, width: int) -> npt.NDArray[np.float32]:
+    # Not cached: the float32 field is ~12 MB at 720p and only needed to build a uint8 tile (cached below).
     rng = np.random.default_rng(NOISE_SEED)
     return rng.standard_normal((height + TILE_PAD, width + TILE_PAD, 3), dtype=np.float32)
 

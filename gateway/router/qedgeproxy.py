@@ -13,9 +13,11 @@ KDE gives P̂(ℓ ≤ τ). For every decision:
 5. an empty pool falls back to the instance with the best estimate (**best-effort**).
 
 ε adapts per client: a miss of pool traffic while the client's realised success over W is below ρ
-raises ε to at least ``boost-on-shift``; an instance joining (leaving) raises every client's ε to at
-least ``boost-on-join`` (``boost-on-leave``); every other observation decays ε geometrically
-towards ``eps-min``.
+raises ε to at least ``boost-on-shift``; an instance joining for the first time (leaving) raises
+every client's ε to at least ``boost-on-join`` (``boost-on-leave``); an instance that *returns*
+(an ejection expired, an mDNS flap) gets no join boost — it is explored at the clients' current ε
+like any unknown arm, so a dead instance coming back every ejection period cannot make every client
+explore again; every other observation decays ε geometrically towards ``eps-min``.
 See ``docs/qedgeproxy.md`` for what is from the papers and what is assumed.
 """
 
@@ -74,6 +76,7 @@ class QEdgeProxyPolicy:
         self._rng = rng
         self._instances = InstanceSet()
         self._clients: dict[str, _Client] = {}
+        self._seen: set[str] = set()  # every instance id ever installed (a returning one is not "new")
         self._now = -math.inf
 
     @property
@@ -89,7 +92,9 @@ class QEdgeProxyPolicy:
         if not (added or removed):
             return
         ex = self._cfg.exploration
-        boost = max(ex.boost_on_join if added else 0.0, ex.boost_on_leave if removed else 0.0)
+        first_time = [i for i in added if i not in self._seen]
+        self._seen.update(added)
+        boost = max(ex.boost_on_join if first_time else 0.0, ex.boost_on_leave if removed else 0.0)
         for st in self._clients.values():
             for gone in removed:
                 st.arms.pop(gone, None)

@@ -134,6 +134,18 @@ def test_added_instance_is_explored_and_joins_the_pool(rng):
     assert Counter(d.instance for d in after[100:])["new"] >= 25  # one of three equal pool members
 
 
+def test_a_returning_instance_gets_no_join_boost(rng):
+    config = RouterConfig()
+    policy, _, loop = three(rng, config=replace(config, exploration=replace(config.exploration, boost_on_leave=0.0)))
+    loop.run(WARMUP)
+    policy.set_instances(["fast", "mid"], loop.now)  # "slow" ejected ...
+    eps = policy.estimate("cam-1", loop.now).eps
+    policy.set_instances(["fast", "mid", "slow"], loop.now)  # ... and its ejection expires
+    assert policy.estimate("cam-1", loop.now).eps == pytest.approx(eps)
+    policy.set_instances(["fast", "mid", "slow", "brand-new"], loop.now)
+    assert policy.estimate("cam-1", loop.now).eps == pytest.approx(0.25)  # a first-time join still boosts
+
+
 def test_empty_pool_falls_back_to_the_best_instance(rng):
     policy = QEdgeProxyPolicy(RouterConfig(), random.Random(1))
     policy.set_instances(["slow", "slower"], 0.0)

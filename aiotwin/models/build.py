@@ -50,14 +50,16 @@ def out_dir(opts: BuildOptions, *, several: bool) -> Path:
     return opts.out / opts.arch if several else opts.out
 
 
-def _data(opts: BuildOptions, samples: int) -> tuple[ArrayStore, ArrayStore, ArrayStore]:
+def _data(opts: BuildOptions, rec: recipe.ArchRecipe) -> tuple[ArrayStore, ArrayStore, ArrayStore]:
     from aiotwin.models import data
 
+    size = rec.input_size
     if opts.toy:
-        return data.toy_store(samples, opts.seed), data.toy_store(300, 9001), data.toy_store(300, 9002)
+        return (data.toy_store(rec.samples, opts.seed, size), data.toy_store(300, 9001, size),
+                data.toy_store(300, 9002, size))
     per_camera = QUICK_HOLDOUT_PER_CAMERA if opts.quick else recipe.HOLDOUT_PER_CAMERA
-    return data.training_store(samples), data.holdout_store("standard", per_camera), \
-        data.holdout_store("hard", per_camera)
+    return data.training_store(rec.samples, size=size), data.holdout_store("standard", per_camera, size=size), \
+        data.holdout_store("hard", per_camera, size=size)
 
 
 def _provenance(opts: BuildOptions, rec: recipe.ArchRecipe, stores: tuple[ArrayStore, ...],
@@ -66,6 +68,7 @@ def _provenance(opts: BuildOptions, rec: recipe.ArchRecipe, stores: tuple[ArrayS
     return {
         "build": {
             "seed": opts.seed, "samples": len(train), "quick": opts.quick, "toy": opts.toy,
+            "input_size": rec.input_size,
             "train_config": asdict(rec.train),
             "train_cameras": list(recipe.TRAIN_CAMERAS), "train_seeds": list(recipe.TRAIN_SEEDS),
             "holdout_cameras": list(recipe.HOLDOUT_CAMERAS), "holdout_seeds": list(recipe.HOLDOUT_SEEDS),
@@ -87,10 +90,11 @@ def build_bundle(opts: BuildOptions, out: Path) -> Bundle:
 
     start = time.perf_counter()
     rec = recipe.recipe_for(opts.arch, samples=opts.samples, epochs=opts.epochs, quick=opts.quick)
-    stores = _data(opts, rec.samples)
+    stores = _data(opts, rec)
     log.info("%s: %d training crops, holdouts %d standard / %d hard (%.1f s)", opts.arch, len(stores[0]),
              len(stores[1]), len(stores[2]), time.perf_counter() - start)
-    task = VehicleClassifier(opts.arch, seed=opts.seed, version=opts.version, train_config=rec.train)
+    task = VehicleClassifier(opts.arch, seed=opts.seed, version=opts.version, train_config=rec.train,
+                             input_size=rec.input_size)
     log.info("%s: %d parameters", task.name, task.params)
     train_metrics = task.train(stores[0], rec.train.epochs)
     metrics = {"train": _rounded(train_metrics), "standard": _rounded(task.evaluate(stores[1])),

@@ -56,10 +56,13 @@ def _crop_dataset() -> Any:
 
 
 def render(cameras: Sequence[str], seeds: Sequence[int], per_camera: int, *, lighting: str | None = None,
-           weather: str | None = None) -> ArrayStore:
-    """Crops of ``cameras`` × ``seeds`` from the scene renderer as a store."""
-    x, y = _crop_dataset()(list(cameras), list(seeds), per_camera, recipe.INPUT_SIZE,
-                           lighting=lighting, weather=weather)
+           weather: str | None = None, size: int = recipe.INPUT_SIZE) -> ArrayStore:
+    """``size``×``size`` crops of ``cameras`` × ``seeds`` from the scene renderer as a store.
+
+    The objects and boxes sampled do not depend on ``size`` (only the final resize does), so stores
+    of two sizes hold the same objects: a fair holdout for models of different input sizes.
+    """
+    x, y = _crop_dataset()(list(cameras), list(seeds), per_camera, size, lighting=lighting, weather=weather)
     return ArrayStore(np.ascontiguousarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int64))
 
 
@@ -70,14 +73,14 @@ def concat(stores: Sequence[ArrayStore]) -> ArrayStore:
     return ArrayStore(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
 
-def training_store(samples: int, cameras: Sequence[str] | None = None) -> ArrayStore:
+def training_store(samples: int, cameras: Sequence[str] | None = None, size: int = recipe.INPUT_SIZE) -> ArrayStore:
     """About ``samples`` training crops over :data:`recipe.TRAIN_CONDITIONS` and training seeds."""
     cams = list(cameras or recipe.TRAIN_CAMERAS)
     stores = []
     for i, (lighting, weather, share) in enumerate(recipe.TRAIN_CONDITIONS):
         seeds = recipe.TRAIN_SEEDS[i::len(recipe.TRAIN_CONDITIONS)]
         per_camera = max(1, math.ceil(samples * share / len(cams)))
-        stores.append(render(cams, seeds, per_camera, lighting=lighting, weather=weather))
+        stores.append(render(cams, seeds, per_camera, lighting=lighting, weather=weather, size=size))
         log.info("rendered %d training crops (lighting %s, weather %s)", len(stores[-1]), lighting or "camera's",
                  weather or "camera's")
     return concat(stores)
@@ -93,7 +96,7 @@ def blurred(store: ArrayStore, sigma: float) -> ArrayStore:
 
 
 def holdout_store(kind: str = "standard", per_camera: int = recipe.HOLDOUT_PER_CAMERA,
-                  cameras: Sequence[str] | None = None) -> ArrayStore:
+                  cameras: Sequence[str] | None = None, size: int = recipe.INPUT_SIZE) -> ArrayStore:
     """Holdout crops rendered with :data:`recipe.HOLDOUT_SEEDS` (never used in training).
 
     ``standard``: the cameras' own lighting and weather; ``hard``: :data:`recipe.HARD_CONDITIONS`
@@ -101,12 +104,14 @@ def holdout_store(kind: str = "standard", per_camera: int = recipe.HOLDOUT_PER_C
     """
     cams = list(cameras or recipe.HOLDOUT_CAMERAS)
     if kind == "standard":
-        return render(cams, recipe.HOLDOUT_SEEDS, per_camera)
+        return render(cams, recipe.HOLDOUT_SEEDS, per_camera, size=size)
     if kind != "hard":
         raise ValueError(f"holdout kind must be standard or hard, got {kind!r}")
     each = max(1, per_camera // (len(recipe.HARD_CONDITIONS) + 1))
-    parts = [render(cams, recipe.HOLDOUT_SEEDS, each, lighting=lt, weather=wt) for lt, wt in recipe.HARD_CONDITIONS]
-    parts.append(blurred(render(cams, recipe.HOLDOUT_SEEDS, each), recipe.HARD_BLUR_SIGMA))
+    parts = [render(cams, recipe.HOLDOUT_SEEDS, each, lighting=lt, weather=wt, size=size)
+             for lt, wt in recipe.HARD_CONDITIONS]
+    parts.append(blurred(render(cams, recipe.HOLDOUT_SEEDS, each, size=size),
+                         recipe.HARD_BLUR_SIGMA * size / recipe.INPUT_SIZE))
     return concat(parts)
 
 

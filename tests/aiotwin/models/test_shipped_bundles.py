@@ -31,19 +31,27 @@ ARCHS = ("edge", "cloud")
 
 @pytest.fixture(scope="module")
 def holdout():
+    """The holdout at a given input size (the same objects and boxes at every size: a fair comparison)."""
     pytest.importorskip("aiotwin.scenes")
     from aiotwin.models.data import holdout_store
 
     assert not set(recipe.HOLDOUT_SEEDS) & set(recipe.TRAIN_SEEDS)
-    return holdout_store("standard", HOLDOUT_PER_CAMERA)
+    cache = {}
+
+    def at(size: int):
+        if size not in cache:
+            cache[size] = holdout_store("standard", HOLDOUT_PER_CAMERA, size=size).arrays()
+        return cache[size]
+
+    return at
 
 
 @pytest.fixture(scope="module")
 def accuracy(holdout):
-    x, y = holdout.arrays()
     out: dict[str, dict[str, float]] = {}
     for arch in ARCHS:
         bundle = verify_bundle(default_bundle_dir(arch))
+        x, y = holdout(bundle.manifest.input.height)
         out[arch] = {}
         for variant in bundle.manifest.variants:
             if variant == "tflite-edgetpu":

@@ -12,6 +12,7 @@ from dataclasses import replace
 import aiohttp
 
 from gateway.proxy import RouterServer
+from gateway.proxy._server import EJECTION_CHECK_S
 from gateway.router import RouterConfig
 from gateway.router.config import OutlierConfig
 from gateway.router.http_config import HttpConfig, RouterMdnsConfig, StaticInstance
@@ -108,6 +109,7 @@ def test_a_dead_instance_gets_misses_is_ejected_and_traffic_goes_on(caplog):
             before = [await _post(s, HEADERS) for _ in range(20)]
             await insts[1].stop()
             after = [await _post(s, HEADERS) for _ in range(40)]
+            await asyncio.sleep(2 * EJECTION_CHECK_S)  # the throttled ejection check logs by then
             async with s.get("/metrics") as resp:
                 metrics = await resp.text()
             return before, after, await _get(s, "/v1/instances"), metrics

@@ -35,14 +35,14 @@ apt-test-deps:
 
 # The README's test command: set-up, static checks, the default suite, then a bounded sample of slow tests.
 test: $(VENV)/.all-stamp apt-test-deps
-	$(BIN)/ruff check aiotwin device_runtime gateway hw_profiles tests benchmarks scripts
+	$(BIN)/ruff check aiotwin device_runtime gateway cloud_coordinator hw_profiles tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/lint_architecture.py
 	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m "slow and not gpu" --timeout=600 $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(VENV)/.all-stamp
-	$(BIN)/ruff check aiotwin device_runtime gateway hw_profiles tests benchmarks scripts
+	$(BIN)/ruff check aiotwin device_runtime gateway cloud_coordinator hw_profiles tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/python scripts/lint_architecture.py
 

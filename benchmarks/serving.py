@@ -35,17 +35,23 @@ def parse_args(argv: list[str] | None = None) -> Any:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--archs", default="edge,cloud", help="bundles to measure (comma list)")
     parser.add_argument("--per-camera", type=int, default=40, help="holdout crops per camera")
+    parser.add_argument("--no-spin", dest="spin", action="store_false",
+                        help="onnxruntime threads sleep between calls (the camera pipeline's setting; default: "
+                             "they spin, as a server answering one session flat out)")
     args = parser.parse_args(argv)
     if args.quick:
         args.iterations, args.warmup, args.per_camera = 20, 5, 4
     return args
 
 
-def load_crops(per_camera: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Holdout crops (seeds never used in training), already at the model input size, RGB."""
+def load_crops(per_camera: int, size: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Holdout crops (seeds never used in training) at ``size``×``size`` (the model's input), RGB.
+
+    The same objects at every size, so the accuracies of the two bundles compare.
+    """
     from aiotwin.models.data import holdout_store
 
-    return holdout_store("standard", per_camera=per_camera).arrays()
+    return holdout_store("standard", per_camera=per_camera, size=size).arrays()
 
 
 def engine_names(arch: str) -> tuple[Any, list[str]]:
@@ -78,7 +84,7 @@ def time_rounds(bundle: Any, names: list[str], args: Any, x: npt.NDArray[np.uint
     out: dict[str, Any] = {name: {"samples": [], "provider": ""} for name in names}
     for r in range(ROUNDS):
         for name in names:
-            engine = open_engine(bundle, name, threads=args.threads)
+            engine = open_engine(bundle, name, threads=args.threads, spin=args.spin)
             try:
                 out[name]["samples"] += time_calls(_feeder(engine, x), per_round, args.warmup)
                 out[name]["provider"] = engine.provider
@@ -104,15 +110,17 @@ def _probs(engine: Any, x: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return np.concatenate([engine.classify(x[i:i + 32]) for i in range(0, len(x), 32)])
 
 
-def bench_arch(arch: str, args: Any, x: npt.NDArray[np.uint8], y: npt.NDArray[np.int64]) -> dict[str, Any]:
+def bench_arch(arch: str, args: Any) -> dict[str, Any]:
     bundle, names = engine_names(arch)
+    x, y = load_crops(args.per_camera, bundle.manifest.input.height)
+    console.print(f"{arch}: {len(x)} holdout crops {x.shape[1]}×{x.shape[2]}, threads={args.threads}")
     timed = time_rounds(bundle, names, args, x)
     rows = {name: {"provider": t["provider"], "latency_ms": stats_ms(t["samples"]),
                    "accuracy": round(float((t["probs"].argmax(axis=1) == y).mean()), 4)}
             for name, t in timed.items()}
     _add_ratios(rows)
-    return {"bundle": bundle.manifest.name, "version": bundle.manifest.version,
-            "params": bundle.manifest.extra.get("params"), "engines": rows}
+    return {"bundle": bundle.manifest.name, "version": bundle.manifest.version, "input": int(x.shape[1]),
+            "crops": len(x), "params": bundle.manifest.extra.get("params"), "engines": rows}
 
 
 def _add_ratios(rows: dict[str, dict[str, Any]]) -> None:
@@ -151,13 +159,11 @@ def targets(arch: str, result: dict[str, Any]) -> list[Target]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run = Run.start("serving", args)
-    x, y = load_crops(args.per_camera)
-    console.print(f"{len(x)} holdout crops {x.shape[1]}×{x.shape[2]}, threads={args.threads}")
     results: dict[str, Any] = {}
     goals: list[Target] = []
     for arch in [a.strip() for a in args.archs.split(",") if a.strip()]:
         try:
-            results[arch] = bench_arch(arch, args, x, y)
+            results[arch] = bench_arch(arch, args)
         except BundleError as exc:  # e.g. the cloud bundle is not built in this checkout
             console.print(f"[yellow]{arch}: skipped: {exc}[/]")
             results[arch] = {"skipped": str(exc)}
@@ -165,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print_arch(arch, results[arch], args.quick)
         goals += targets(arch, results[arch]) if arch == "edge" else []
     params = {"iterations": args.iterations, "warmup_per_round": args.warmup, "rounds": ROUNDS,
-              "threads": args.threads, "batch": 1, "crops": len(x), "one_engine_open_at_a_time": True}
+              "threads": args.threads, "batch": 1, "one_engine_open_at_a_time": True, "ort_spin": args.spin}
     run.finish({"params": params, "results": results}, goals)
     return 0
 

@@ -32,6 +32,7 @@ class EngineOptions:
     cache_dir: Path | None = None
     cache_key: str | None = None
     delegate: str = "libedgetpu.so.1"
+    spin: bool = False  # onnxruntime: intra-op threads busy-wait between calls (lower latency, more CPU)
 
 
 def check_batch(batch: object, spec: InputSpec) -> U8Batch:

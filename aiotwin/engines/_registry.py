@@ -91,6 +91,7 @@ def open_engine(
     cache_key: str | None = None,
     delegate: str = DEFAULT_DELEGATE,
     verify: bool = True,
+    spin: bool = False,
 ) -> Engine:
     """Open ``variant`` of ``bundle`` with the runtime it needs.
 
@@ -111,7 +112,7 @@ def open_engine(
         raise EngineError(f"unknown variant {variant!r} (known: {', '.join(ENGINE_RUNTIME)})")
     path = _variant_file(bundle, variant, verify)
     require(runtime)
-    opts = EngineOptions(threads, tuple(providers) if providers else None, cache_dir, cache_key, delegate)
+    opts = EngineOptions(threads, tuple(providers) if providers else None, cache_dir, cache_key, delegate, spin)
     engine = FACTORIES[runtime](bundle, variant, path, opts)
     _LOG.info("engine %s of %s v%d on %s", variant, bundle.manifest.name, bundle.manifest.version,
               engine.provider)

@@ -69,6 +69,7 @@ def accuracy(holdout):
 def test_shipped_bundle_loads_and_every_variant_verifies(arch):
     bundle = verify_bundle(default_bundle_dir(arch))
     m = bundle.manifest
+    assert m.input.height == m.input.width == recipe.RECIPES[arch].input_size
     assert m.name == f"vehicle-{arch}"
     assert m.task == recipe.TASK_REF
     assert {"onnx-fp32", "onnx-int8", "onnx-fp16", "tflite-int8"} <= set(m.variants)
@@ -100,8 +101,5 @@ def test_fp16_matches_fp32(accuracy, arch):
     assert abs(accuracy[arch]["onnx-fp16"] - accuracy[arch]["onnx-fp32"]) <= FP16_TOLERANCE, accuracy
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: cloud v2 and edge v2 score within ~0.5 point on the 64x64 "
-                   "detector-style holdout (both near the data's ceiling); a real gap needs a larger cloud input "
-                   "(docs/models.md). strict: this fails loudly once the gap is real again.")
 def test_cloud_beats_edge(accuracy):
     assert accuracy["cloud"]["onnx-fp32"] > accuracy["edge"]["onnx-fp32"], accuracy

@@ -39,7 +39,8 @@ BACKENDS: dict[str, BackendSpec] = {
 }
 
 
-def _importable(module: str) -> bool:
+def module_present(module: str) -> bool:
+    """True when ``module`` is importable, found without importing it (:func:`importlib.util.find_spec`)."""
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -49,7 +50,7 @@ def _importable(module: str) -> bool:
 def missing_modules(backend: str) -> list[str]:
     """Pip names missing for ``backend`` (empty when it is usable)."""
     spec = BACKENDS[backend]
-    present = [_importable(mod) for mod, _ in spec.modules]
+    present = [module_present(mod) for mod, _ in spec.modules]
     if spec.any_of:
         return [] if any(present) else [spec.modules[-1][1]]
     return [pip for (_, pip), ok in zip(spec.modules, present, strict=True) if not ok]
@@ -71,4 +72,5 @@ def availability_table() -> dict[str, list[str]]:
     return {name: missing_modules(name) for name in BACKENDS}
 
 
-__all__ = ["BACKENDS", "BackendSpec", "availability_table", "is_available", "missing_modules", "require"]
+__all__ = ["BACKENDS", "BackendSpec", "availability_table", "is_available", "missing_modules", "module_present",
+           "require"]

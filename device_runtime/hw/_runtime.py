@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import importlib.util
 import platform
 import shutil
 from collections.abc import Callable
 from types import ModuleType
 
+from aiotwin.availability import module_present
 from device_runtime.hw._types import RuntimeInfo
 
 Importer = Callable[[str], ModuleType]
@@ -36,14 +36,6 @@ TFLITE_MODULES = ("tflite_runtime", "ai_edge_litert")
 EDGETPU_LIBRARY: dict[str, str] = {"Linux": "libedgetpu.so.1", "Darwin": "libedgetpu.1.dylib",
                                    "Windows": "edgetpu.dll"}
 EDGETPU_COMPILER = "edgetpu_compiler"
-
-
-def module_present(name: str) -> bool:
-    """True when ``name`` is importable, found without importing it (:func:`importlib.util.find_spec`)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _onnxruntime(importer: Importer, finder: Finder) -> tuple[str | None, tuple[str, ...]]:
@@ -105,4 +97,4 @@ def probe_runtimes(*, check_edgetpu: bool = True, importer: Importer = importlib
 
 
 __all__ = ["EDGETPU_COMPILER", "EDGETPU_LIBRARY", "TFLITE_MODULES", "Dlopen", "Finder", "Importer", "Which",
-           "module_present", "probe_runtimes"]
+           "probe_runtimes"]

@@ -33,9 +33,8 @@ from aiotwin.wire import decode_event
 from device_runtime._model import LoadedModel
 from device_runtime.config import CameraConfig, DeviceConfig, MetricsConfig
 from device_runtime.identity import node_id_from_serial, resolve_identity
+from tests._procs import READY_TIMEOUT_S, STOP_TIMEOUT_S, LoggedProcess
 
-READY_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 30.0
 EVENTS_TIMEOUT_S = 120.0
 _CLI = [sys.executable, "-c", "from device_runtime.cli import main; main()"]
 _LISTEN = re.compile(r"metrics listening on (http://127\.0\.0\.1:\d+)")
@@ -52,36 +51,11 @@ needs_runtime = pytest.mark.skipif(
 )
 
 
-class Node:
+class Node(LoggedProcess):
     """A daemon subprocess whose stderr is collected by a reader thread."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([*_CLI, "start", "--no-live", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, name="test-node-stderr", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT_S) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if m := rx.search(line):
-                    return m
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            _pause(0.05)
-        raise AssertionError(f"no {pattern!r} in the log (rc={self.proc.poll()}):\n{self.log}")
+        super().__init__([*_CLI, "start", "--no-live", *args], env=env, name="test-node")
 
     def url(self) -> str:
         return self.wait_for(_LISTEN.pattern).group(1)
@@ -90,19 +64,8 @@ class Node:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
 
-    def wait(self, timeout: float) -> int:
-        rc = self.proc.wait(timeout=timeout)
-        self._reader.join(5)
-        return rc
-
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        self.stop()
 
 
 @pytest.fixture

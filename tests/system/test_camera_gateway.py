@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from aiotwin.bundle import default_bundle_dir, load_bundle
+from tests._procs import LoggedProcess
 from tests.gateway.serve.test_cli import Gateway
 
 pytestmark = pytest.mark.slow
@@ -29,23 +30,18 @@ _DEVICE = [sys.executable, "-c", "from device_runtime.cli import main; main()"]
 CLOUD = default_bundle_dir("cloud")
 
 
-class Device(Gateway):
-    """An ``aiotwin-device`` subprocess (the same stderr collector)."""
+class Device(LoggedProcess):
+    """An ``aiotwin-device`` subprocess."""
 
     def __init__(self, *args: str) -> None:
-        import subprocess
-
-        self.proc = subprocess.Popen([*_DEVICE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines = []
-        self._reader = threading.Thread(target=self._read, name="test-device-stderr", daemon=True)
-        self._reader.start()
+        super().__init__([*_DEVICE, *args], name="test-device")
 
 
 @pytest.fixture
-def procs() -> Iterator[Callable[[Gateway], Gateway]]:
-    started: list[Gateway] = []
+def procs() -> Iterator[Callable[[LoggedProcess], LoggedProcess]]:
+    started: list[LoggedProcess] = []
 
-    def keep(proc: Gateway) -> Gateway:
+    def keep(proc: LoggedProcess) -> LoggedProcess:
         started.append(proc)
         return proc
 

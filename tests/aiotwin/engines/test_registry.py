@@ -37,7 +37,7 @@ def test_missing_runtime_gives_install_hint(monkeypatch):
 def test_open_raises_backend_missing_after_integrity_check(tiny: Bundle, monkeypatch):
     import aiotwin.availability as availability
 
-    monkeypatch.setattr(availability, "_importable", lambda module: False)
+    monkeypatch.setattr(availability, "module_present", lambda module: False)
     with pytest.raises(BackendMissing, match=r"aiotwin\[infer\]"):
         open_engine(tiny, "onnx-fp32")
 

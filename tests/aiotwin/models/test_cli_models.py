@@ -48,8 +48,8 @@ def test_info_on_a_missing_bundle_exits_with_the_bundle_code(tmp_path):
 def test_build_without_torch_gives_an_install_hint(monkeypatch, tmp_path):
     import aiotwin.availability as availability
 
-    real = availability._importable
-    monkeypatch.setattr(availability, "_importable", lambda mod: mod != "torch" and real(mod))
+    real = availability.module_present
+    monkeypatch.setattr(availability, "module_present", lambda mod: mod != "torch" and real(mod))
     result = runner.invoke(app, ["models", "build", "--arch", "edge", "--out", str(tmp_path), "--toy"])
     assert result.exit_code == ExitCode.BACKEND_MISSING
     assert "pip install 'aiotwin[train]'" in result.output

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from aiotwin.availability import module_present
 from device_runtime.hw import probe_runtimes
-from device_runtime.hw._runtime import TFLITE_MODULES, module_present
+from device_runtime.hw._runtime import TFLITE_MODULES
 
 
 def fake_ort(providers: list[str]) -> ModuleType:

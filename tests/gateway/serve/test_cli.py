@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -22,55 +21,20 @@ from aiotwin.exitcodes import ExitCode
 from gateway.cli import app
 from gateway.cli.serve import build_config
 from gateway.config import ServeConfig
+from tests._procs import READY_TIMEOUT_S, LoggedProcess
 from tests.gateway.serve.conftest import EDGE, needs_engine, png
 
 _CLI = [sys.executable, "-c", "from gateway.cli import main; main()"]
 _SERVING = re.compile(r"serving on (http://127\.0\.0\.1:\d+)")
-READY_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 30.0
 _PAUSE = threading.Event()  # never set: .wait(s) is a sleep the banned-API rule accepts
 HEAVY = ("torch", "onnxruntime", "cv2", "flwr", "ai_edge_litert", "tflite_runtime")
 
 
-class Gateway:
+class Gateway(LoggedProcess):
     """An ``aiotwin-gateway`` subprocess whose stderr a reader thread collects."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([*_CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, name="test-gateway-stderr", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT_S) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if m := rx.search(line):
-                    return m
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
-            _PAUSE.wait(0.05)
-        raise AssertionError(f"no {pattern!r} in the log (rc={self.proc.poll()}):\n" + "\n".join(self.lines))
-
-    def wait(self, timeout: float = STOP_TIMEOUT_S) -> int:
-        rc = self.proc.wait(timeout=timeout)
-        self._reader.join(5)
-        return rc
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        super().__init__([*_CLI, *args], name="test-gateway")
 
 
 @pytest.fixture

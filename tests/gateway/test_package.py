@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import ast
-import importlib
 import subprocess
 import sys
-import types
-from pathlib import Path
 
 import pytest
 
 import gateway
 from aiotwin import AiotwinError
 from gateway import _exceptions
+from tests._package import assert_all_lists_public_names
 
 MODULES = (
     "gateway", "gateway.router", "gateway.router.config", "gateway.router.kde", "gateway.router.window",
@@ -23,26 +20,9 @@ MODULES = (
 )
 
 
-def _defined_public_names(mod: types.ModuleType) -> set[str]:
-    """Public names a module defines itself (classes, functions, constants, aliases), not imports."""
-    tree = ast.parse(Path(mod.__file__ or "").read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return {n for n in names if not n.startswith("_")}
-
-
 @pytest.mark.parametrize("name", MODULES)
 def test_all_matches_public_names(name):
-    mod = importlib.import_module(name)
-    assert set(mod.__all__) >= _defined_public_names(mod)
-    for n in mod.__all__:
-        assert hasattr(mod, n), n
+    assert_all_lists_public_names(name)
 
 
 def test_every_error_derives_from_the_package_base():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -13,30 +12,16 @@ import pytest
 import aiotwin
 import aiotwin.fl as fl
 from aiotwin.fl import _exceptions
+from tests._package import assert_all_lists_public_names
 
 MODULES = ("aiotwin.fl", "aiotwin.fl._exceptions", "aiotwin.fl.rules", "aiotwin.fl.aggregation",
            "aiotwin.fl.rounds", "aiotwin.fl.wire")
 SOURCES = sorted(Path(fl.__file__ or "").parent.glob("*.py"))
 
 
-def _defined_public_names(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return {n for n in names if not n.startswith("_")}
-
-
 @pytest.mark.parametrize("name", MODULES)
 def test_all_lists_every_public_name(name):
-    mod = importlib.import_module(name)
-    assert set(mod.__all__) >= _defined_public_names(Path(mod.__file__ or ""))
-    for n in mod.__all__:
-        assert hasattr(mod, n), n
+    assert_all_lists_public_names(name)
 
 
 def test_the_package_reexports_exactly_its_public_api():

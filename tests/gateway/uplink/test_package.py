@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 
 import pytest
 
-from tests.gateway.test_package import _defined_public_names
+from tests._package import assert_all_lists_public_names
 
 MODULES = ("gateway.uplink", "gateway.uplink._store", "gateway.uplink._server", "gateway.uplink._coap",
            "aiotwin.discovery", "device_runtime.uplink", "device_runtime._budget", "device_runtime._locate")
@@ -16,10 +15,7 @@ MODULES = ("gateway.uplink", "gateway.uplink._store", "gateway.uplink._server", 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_all_matches_public_names(name):
-    mod = importlib.import_module(name)
-    assert set(mod.__all__) >= _defined_public_names(mod)
-    for n in mod.__all__:
-        assert hasattr(mod, n), n
+    assert_all_lists_public_names(name)
 
 
 def test_importing_the_uplinks_loads_no_coap_library():

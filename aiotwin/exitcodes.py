@@ -35,6 +35,7 @@ class ExitCode(IntEnum):
     DEVICE_PORT_IN_USE = 106
     DEVICE_ENGINE_FAILED = 107
     DEVICE_DATA_DIR_INVALID = 108
+    DEVICE_LABELS_INVALID = 109
 
     GATEWAY_PORT_IN_USE = 200
     GATEWAY_BUNDLE_INVALID = 201
@@ -47,6 +48,8 @@ class ExitCode(IntEnum):
     COORDINATOR_RUN_NOT_FOUND = 151
     COORDINATOR_RUN_FAILED = 152
     COORDINATOR_FLOWER_FAILED = 153
+    COORDINATOR_MODEL_NOT_FOUND = 154
+    COORDINATOR_MODEL_STORE_ERROR = 155
 
 
 EXIT_HELP: dict[ExitCode, str] = {
@@ -68,6 +71,7 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.DEVICE_PORT_IN_USE: "The metrics/health port is already in use; set [metrics] port or use 0.",
     ExitCode.DEVICE_ENGINE_FAILED: "The inference runtime could not load or run the chosen model variant.",
     ExitCode.DEVICE_DATA_DIR_INVALID: "The data dir cannot be created or written; fix its permissions or pick another.",
+    ExitCode.DEVICE_LABELS_INVALID: "The label file is malformed (file, line, reason printed); nothing was imported.",
     ExitCode.GATEWAY_PORT_IN_USE: "The router's or inference instance's HTTP port is in use; pick another or --port 0.",
     ExitCode.GATEWAY_BUNDLE_INVALID: "The bundle to serve is missing, malformed or fails sha256/shape verification.",
     ExitCode.GATEWAY_NO_VARIANT: "The bundle has no variant that can run here (or not the one --variant names).",
@@ -78,6 +82,8 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.COORDINATOR_RUN_NOT_FOUND: "No FL run with that id under the work dir; see aiotwin-coordinator fl status.",
     ExitCode.COORDINATOR_RUN_FAILED: "The FL run failed (or did not finish within --timeout-s); see fl status RUN.",
     ExitCode.COORDINATOR_FLOWER_FAILED: "The Flower SuperLink or global ServerApp failed to start; see the logs dir.",
+    ExitCode.COORDINATOR_MODEL_NOT_FOUND: "No published bundle of that name and version; see models list.",
+    ExitCode.COORDINATOR_MODEL_STORE_ERROR: "The model store cannot be opened, read or written; see the message.",
 }
 
 __all__ = ["EXIT_HELP", "ExitCode"]

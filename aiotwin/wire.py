@@ -3,6 +3,11 @@
 Every message carries ``"v"`` (protocol version). A reader accepts its own version and the one
 before it (nodes one version behind keep working) and rejects anything else with
 :class:`WireError`. Parsers are functions over bytes and never trust their input.
+
+Event kinds: ``count`` (a line crossing), ``health`` (camera/source conditions) and ``drift`` (the
+edge model's predictions moved away from their reference). A new kind is additive, not a new
+protocol version: a gateway that predates it refuses just those events (4.00), and the device's
+uplink isolates and drops them without holding back the rest.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 0
 MAX_EVENT_BYTES = 64 * 1024
 
-EventKind = Literal["count", "health", "source"]
+EventKind = Literal["count", "health", "drift"]
 
 
 class WireError(AiotwinError):
@@ -68,8 +73,41 @@ class HealthEvent:
     kind: Literal["health"] = "health"
 
 
-Event = CountEvent | HealthEvent
-_KINDS: dict[str, type[CountEvent] | type[HealthEvent]] = {"count": CountEvent, "health": HealthEvent}
+DriftDistribution = Literal["classes", "confidence", "both"]
+DriftMetric = Literal["psi", "js"]
+
+
+@dataclass(frozen=True)
+class DriftEvent:
+    """The edge model's predictions on one camera moved away from their reference (once per episode).
+
+    ``distribution`` says which moved past ``threshold``: the predicted classes, the confidences,
+    or both; ``divergence`` is the larger of ``class_divergence`` and ``confidence_divergence``
+    (``metric``: population stability index or Jensen–Shannon divergence, docs/device.md).
+    ``reference_size`` predictions made the reference, the last ``window_size`` were compared with it.
+    """
+
+    camera_id: str
+    model_version: int
+    distribution: DriftDistribution
+    divergence: float
+    class_divergence: float
+    confidence_divergence: float
+    metric: DriftMetric
+    threshold: float
+    reference_size: int
+    window_size: int
+    ts: str = field(default_factory=utc_now_iso)
+    id: str = field(default_factory=new_event_id)
+    kind: Literal["drift"] = "drift"
+
+
+Event = CountEvent | HealthEvent | DriftEvent
+_KINDS: dict[str, type[CountEvent] | type[HealthEvent] | type[DriftEvent]] = {
+    "count": CountEvent, "health": HealthEvent, "drift": DriftEvent,
+}
+_DRIFT_CHOICES = {"distribution": ("classes", "confidence", "both"), "metric": ("psi", "js")}
+MAX_DIVERGENCE = 1e6  # PSI grows without bound on empty bins; anything larger is nonsense
 
 
 def encode_event(event: Event) -> bytes:
@@ -99,6 +137,22 @@ def _check_fields(cls: type[Any], data: dict[str, Any]) -> None:
         raise WireError(f"{cls.__name__}.model: expected 'edge' or 'offload'")
     if "active" in data and not isinstance(data["active"], bool):
         raise WireError(f"{cls.__name__}.active: expected a boolean")
+    if cls is DriftEvent:
+        _check_drift(data)
+
+
+def _check_drift(data: dict[str, Any]) -> None:
+    for key, choices in _DRIFT_CHOICES.items():
+        if key in data and data[key] not in choices:
+            raise WireError(f"DriftEvent.{key}: expected one of {list(choices)}")
+    for key in ("divergence", "class_divergence", "confidence_divergence", "threshold"):
+        v = data.get(key, 0.0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= MAX_DIVERGENCE:
+            raise WireError(f"DriftEvent.{key}: expected a number in [0, {MAX_DIVERGENCE:g}]")
+    for key in ("reference_size", "window_size"):
+        v = data.get(key, 1)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise WireError(f"DriftEvent.{key}: expected a positive integer")
 
 
 def _json(raw: bytes, what: str) -> Any:
@@ -238,8 +292,8 @@ def decode_directives(raw: bytes) -> DeviceDirectives:
 
 __all__ = [
     "DEFAULT_BYTE_BUDGET_PER_H", "DEFAULT_OFFLOAD_THRESHOLD", "DEFAULT_RHO", "DEFAULT_TAU_MS", "MAX_BATCH_BYTES",
-    "MAX_BATCH_EVENTS", "MAX_EVENT_BYTES", "MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION", "CountEvent",
-    "DeviceDirectives", "Event", "EventKind", "HealthEvent", "WireError", "decode_directives", "decode_event",
-    "decode_event_batch", "encode_directives", "encode_event", "encode_event_batch", "event_from_json",
-    "new_event_id", "utc_now_iso",
+    "MAX_BATCH_EVENTS", "MAX_DIVERGENCE", "MAX_EVENT_BYTES", "MIN_PROTOCOL_VERSION", "PROTOCOL_VERSION",
+    "CountEvent", "DeviceDirectives", "DriftDistribution", "DriftEvent", "DriftMetric", "Event", "EventKind",
+    "HealthEvent", "WireError", "decode_directives", "decode_event", "decode_event_batch", "encode_directives",
+    "encode_event", "encode_event_batch", "event_from_json", "new_event_id", "utc_now_iso",
 ]

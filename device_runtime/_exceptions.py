@@ -11,6 +11,7 @@ Tree::
         │   └── SourceUnsupported  the source kind needs a build/backend that is not present
         ├── OutboxError            the SQLite outbox cannot be opened or written
         ├── PortInUseError         the metrics/health port is taken by another process
+        ├── LabelImportError       a label file is malformed (file, line, reason); nothing was imported
         └── DataDirError           the data dir cannot be created or written
             └── SampleStoreError   the sample store (crops kept to learn from) failed
 
@@ -54,6 +55,10 @@ class PortInUseError(DeviceError):
     """The metrics/health HTTP port is already in use."""
 
 
+class LabelImportError(DeviceError):
+    """A label file for ``aiotwin-device label import`` is malformed; nothing was imported."""
+
+
 class DataDirError(DeviceError):
     """The node's data dir cannot be created or written."""
 
@@ -63,6 +68,6 @@ class SampleStoreError(DataDirError):
 
 
 __all__ = [
-    "DataDirError", "DeviceError", "HardwareProbeError", "NoVariantError", "OutboxError", "PortInUseError",
-    "ProfileError", "SampleStoreError", "SourceError", "SourceUnsupported",
+    "DataDirError", "DeviceError", "HardwareProbeError", "LabelImportError", "NoVariantError", "OutboxError",
+    "PortInUseError", "ProfileError", "SampleStoreError", "SourceError", "SourceUnsupported",
 ]

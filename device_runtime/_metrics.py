@@ -143,6 +143,13 @@ class NodeMetrics:
                                     ["result"], namespace=NAMESPACE, registry=reg)
         self.outbox_errors = Counter("outbox_errors", "Event batches the outbox failed to store.",
                                      namespace=NAMESPACE, registry=reg)
+        self.drift_divergence = Gauge("drift_divergence", "Divergence of the recent predictions from the reference "
+                                      "(classes, confidence).", ["camera", "distribution"], namespace=NAMESPACE,
+                                      registry=reg)
+        self.drift_active = Gauge("drift_active", "1 while a drift episode lasts.", ["camera"], namespace=NAMESPACE,
+                                  registry=reg)
+        self.drift_reports = Counter("drift_reports", "Drift episodes reported (drift events).", ["camera"],
+                                     namespace=NAMESPACE, registry=reg)
         self.uptime = Gauge("uptime_seconds", "Seconds since the node became ready.", namespace=NAMESPACE,
                             registry=reg)
         ProcessCollector(registry=reg)
@@ -155,6 +162,13 @@ class NodeMetrics:
     def add_uplink_pull(self, stats: Callable[[], UplinkStats | None]) -> None:
         """Register the scrape-time collector for the CoAP uplink (blocking: reads the outbox)."""
         self.registry.register(_UplinkCollector(stats))
+
+    def set_drift(self, camera: str, divergences: tuple[float, float] | None, active: bool) -> None:
+        """The drift gauges of one camera (divergences: classes, confidence; None until the window is full)."""
+        if divergences is not None:
+            self.drift_divergence.labels(camera, "classes").set(divergences[0])
+            self.drift_divergence.labels(camera, "confidence").set(divergences[1])
+        self.drift_active.labels(camera).set(1 if active else 0)
 
     def set_model(self, info: Mapping[str, str]) -> None:
         self.model_info.info(dict(info))

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiotwin._exceptions import AiotwinError, ConfigError, ConfigProblem
-from device_runtime.config import CameraConfig, DeviceConfig, FlConfig, OffloadConfig, UplinkConfig
+from device_runtime.config import CameraConfig, DeviceConfig, DriftConfig, FlConfig, OffloadConfig, UplinkConfig
 from device_runtime.identity import valid_node_id
 
 MAX_PORT = 65535
@@ -131,6 +131,30 @@ def _check_fl(fl: FlConfig, add: Add) -> None:
         add("fl/restart-max-s", "must be > 0", None)
 
 
+def _check_samples(cfg: DeviceConfig, add: Add) -> None:
+    sam = cfg.samples
+    if sam.max_samples < 1:
+        add("samples/max-samples", "must be >= 1", None)
+    if not 0.0 <= sam.pseudo_label_threshold <= 1.0:
+        add("samples/pseudo-label-threshold", "must be 0..1", None)
+    if sam.pseudo_labels_per_minute < 0:
+        add("samples/pseudo-labels-per-minute", "must be >= 0 (0: no pseudo-labels)", None)
+
+
+def _check_drift(drift: DriftConfig, add: Add) -> None:
+    for key, value in (("reference", drift.reference), ("window", drift.window)):
+        if value < 1:
+            add(f"drift/{key}", "must be >= 1 (predictions)", None)
+    if drift.confidence_bins < 2:
+        add("drift/confidence-bins", "must be >= 2", None)
+    if drift.threshold <= 0:
+        add("drift/threshold", "must be > 0", None)
+    if not 0.0 <= drift.clear_ratio < 1.0:
+        add("drift/clear-ratio", "must be 0..1 (below 1: the episode ends under threshold × clear-ratio)", None)
+    if drift.cooldown_s < 0:
+        add("drift/cooldown-s", "must be >= 0", None)
+
+
 def _check_node(cfg: DeviceConfig, add: Add) -> None:
     if cfg.node_id is not None and not valid_node_id(cfg.node_id):
         add("node-id", _ID_RULE, cfg.node_id)
@@ -147,8 +171,8 @@ def _check_node(cfg: DeviceConfig, add: Add) -> None:
     _check_uplink(cfg.uplink, add)
     _check_offload(cfg.offload, add)
     _check_fl(cfg.fl, add)
-    if cfg.samples.max_samples < 1:
-        add("samples/max-samples", "must be >= 1", None)
+    _check_samples(cfg, add)
+    _check_drift(cfg.drift, add)
 
 
 def validate_config(cfg: DeviceConfig, *, file: str = "<config>", text: str = "") -> None:

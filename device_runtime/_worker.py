@@ -4,6 +4,8 @@ Threads, never the event loop, read frames and run inference (STYLE rule 10). Ev
 outbox from this thread: the SQLite commit (an fsync) happens before the frame counts as
 processed, no loop hop is needed, and the loop never waits on disk. The capture thread's state
 callback turns source loss/recovery into :class:`HealthEvent` s, also stored from that thread.
+With a :class:`~device_runtime.drift.DriftDetector`, each frame's predictions feed it, and the
+onset of a drift episode becomes a :class:`~aiotwin.wire.DriftEvent` stored with the frame's events.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from device_runtime._metrics import CAMERA_STATES, CaptureCounters, NodeMetrics
 if TYPE_CHECKING:
     from device_runtime.camera import CaptureStats, Frame
     from device_runtime.camera.base import Image
+    from device_runtime.drift import DriftDetector
     from device_runtime.pipeline import FrameResult
 
 _LOG = logging.getLogger(__name__)
@@ -79,8 +82,9 @@ class CameraWorker:
 
     def __init__(self, camera_id: str, pipeline: Pipeline, sink: EventSink, metrics: NodeMetrics, *,
                  max_frames: int | None = None, on_done: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, drift: DriftDetector | None = None) -> None:
         self.camera_id = camera_id
+        self.drift = drift
         self._pipeline = pipeline
         self._sink = sink
         self._metrics = metrics
@@ -153,10 +157,23 @@ class CameraWorker:
         queued_s = max(0.0, t0 - frame.ts_monotonic)
         result = self._pipeline.process(frame.image, frame.ts_utc.timestamp())
         elapsed = self._clock() - t0
-        self._store(result.events)
+        self._store([*result.events, *self._drift_events(result)])
         stages = {k: ms / 1e3 for k, ms in result.timings_ms.items()}
         stages["queue"] = queued_s
         self._record(elapsed, result.events, stages)
+
+    def _drift_events(self, result: FrameResult) -> list[Event]:
+        """Feed the frame's predictions to the drift detector; the event of an episode's onset."""
+        if self.drift is None or not result.predictions:
+            return []
+        report = self.drift.update(result.predictions, result.model_version)
+        self._metrics.set_drift(self.camera_id, self.drift.divergences, self.drift.active)
+        if report is None:
+            return []
+        self._metrics.drift_reports.labels(self.camera_id).inc()
+        _LOG.info("camera %s: predictions drifted (%s, %s %.3f >= %g) from model v%d's reference", self.camera_id,
+                  report.distribution, report.metric, report.divergence, report.threshold, report.model_version)
+        return [report.event(self.camera_id)]
 
     def _finish(self) -> None:
         """Stop reading, flush tracks still open in the pipeline, report done."""

@@ -28,6 +28,14 @@ Example::
 
     [samples]                        # crops kept to learn from (docs/offload.md)
     max-samples = 20000
+    pseudo-label-threshold = 0.9     # counted tracks this sure become pseudo-labelled samples
+    pseudo-labels-per-minute = 4     # per camera; 0: no pseudo-labels
+
+    [drift]                          # drift of the edge model's predictions (docs/device.md)
+    enabled = true                   # default: on when [fl] enabled
+    reference = 1000                 # predictions after a model version starts: the reference
+    window = 500                     # the most recent predictions, compared with it
+    threshold = 0.25                 # population stability index that counts as drift
 
     [fl]                             # federated learning: a Flower SuperNode (docs/fl.md); off by default
     enabled = true
@@ -72,6 +80,10 @@ DEFAULT_UPLINK_TIMEOUT_S = 20.0  # < RFC 7252 MAX_TRANSMIT_WAIT (93 s): notice a
 DEFAULT_UPLINK_RETRY_MAX_S = 30.0  # backoff cap while the gateway is down (aiotwin.retry default)
 DEFAULT_FL_RUNTIME_PORT = 9094  # flower-supernode's default runtime API port
 DEFAULT_FL_RESTART_MAX_S = 30.0  # backoff cap between SuperNode restarts (aiotwin.retry default)
+DEFAULT_PSEUDO_LABEL_THRESHOLD = 0.9  # self-training practice: only very confident predictions teach
+DEFAULT_PSEUDO_LABELS_PER_MINUTE = 4  # per camera: ~5800 a day, the store's 20k turn over in ~4 days
+DEFAULT_DRIFT_THRESHOLD = 0.25  # PSI > 0.25: "significant shift" (the credit-scoring rule of thumb)
+DEFAULT_DRIFT_COOLDOWN_S = 3600.0  # at most one drift report an hour per camera
 
 
 @dataclass(frozen=True)
@@ -218,6 +230,31 @@ class SamplesConfig:
 
     enabled: bool | None = None
     max_samples: int = 20_000
+    pseudo_label_threshold: float = DEFAULT_PSEUDO_LABEL_THRESHOLD  # a counted track's edge confidence
+    pseudo_labels_per_minute: int = DEFAULT_PSEUDO_LABELS_PER_MINUTE  # per camera; 0: no pseudo-labels
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Drift of the edge model's predictions, per camera (docs/device.md, "Drift").
+
+    ``enabled`` unset: on when ``[fl] enabled`` (a drift report asks for a training round). The
+    first ``reference`` predictions after a model version starts (kept in
+    ``<data-dir>/drift/<camera>.json`` across restarts) are the reference; the last ``window``
+    predictions are compared with it by ``metric`` (``psi``: population stability index, ``js``:
+    Jensen–Shannon divergence in nats), classes and confidences (``confidence-bins`` equal bins)
+    separately. Past ``threshold`` a ``drift`` event goes to the outbox; the episode ends below
+    ``threshold × clear-ratio``, and a new one is reported no sooner than ``cooldown-s`` after the last.
+    """
+
+    enabled: bool | None = None
+    metric: Literal["psi", "js"] = "psi"
+    reference: int = 1000
+    window: int = 500
+    threshold: float = DEFAULT_DRIFT_THRESHOLD
+    clear_ratio: float = 0.5
+    cooldown_s: float = DEFAULT_DRIFT_COOLDOWN_S
+    confidence_bins: int = 10
 
 
 @dataclass(frozen=True)
@@ -274,6 +311,7 @@ class DeviceConfig:
     offload: OffloadConfig = field(default_factory=OffloadConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     fl: FlConfig = field(default_factory=FlConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     onnx: OnnxParams = field(default_factory=OnnxParams)
     litert: LiteRtParams = field(default_factory=LiteRtParams)
@@ -286,9 +324,7 @@ def load_device_config(path: Path) -> DeviceConfig:
 
 
 __all__ = [
-    "CameraConfig", "ClassifyConfig", "CountingConfig", "DeviceConfig", "FlConfig", "HealthConfig", "LiteRtParams",
-    "MetricsConfig",
-    "MotionConfig", "OffloadConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig", "SamplesConfig", "TrackerConfig",
-    "UplinkConfig", "Zone",
-    "load_device_config",
+    "CameraConfig", "ClassifyConfig", "CountingConfig", "DeviceConfig", "DriftConfig", "FlConfig", "HealthConfig",
+    "LiteRtParams", "MetricsConfig", "MotionConfig", "OffloadConfig", "OnnxParams", "OutboxConfig", "PrivacyConfig",
+    "SamplesConfig", "TrackerConfig", "UplinkConfig", "Zone", "load_device_config",
 ]

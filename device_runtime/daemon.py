@@ -56,6 +56,7 @@ from device_runtime.outbox import OUTBOX_FILE, Outbox, OutboxStats
 if TYPE_CHECKING:
     from aiotwin.bundle import Manifest
     from aiotwin.wire import DeviceDirectives
+    from device_runtime.drift import DriftDetector
     from device_runtime.fl import SuperNodeSupervisor
     from device_runtime.offload.client import Offloader
     from device_runtime.pipeline import CameraPipeline
@@ -237,15 +238,19 @@ class DeviceNode:
         """Build every camera first (so "all cameras done" is well defined), then start them."""
         from device_runtime.camera import CaptureThread
         from device_runtime.pipeline import CameraPipeline, PrivacyFilter
+        from device_runtime.pipeline.joint import PseudoLabels
 
         assert self.slot is not None
         built: list[tuple[CameraWorker, CaptureThread]] = []
+        sam = self.config.samples
+        pseudo = PseudoLabels(sam.pseudo_label_threshold, sam.pseudo_labels_per_minute)
         for cam in self.config.cameras:
             pipeline = CameraPipeline(cam, self.slot, model.bundle.manifest,
                                       privacy=PrivacyFilter(self.config.privacy, cam.mask_zones),
-                                      offload=self.offloader, samples=self.samples)
+                                      offload=self.offloader, samples=self.samples, pseudo_labels=pseudo)
             worker = CameraWorker(cam.id, pipeline, self._put_events, self.metrics,
-                                  max_frames=self.options.frames, on_done=self._on_worker_done)
+                                  max_frames=self.options.frames, on_done=self._on_worker_done,
+                                  drift=self._drift_for(cam.id, model.bundle.manifest))
             capture = CaptureThread.for_camera(cam, on_state=worker.on_state)
             worker.attach(capture)
             built.append((worker, capture))
@@ -254,6 +259,16 @@ class DeviceNode:
         for worker, capture in built:
             capture.start()
             worker.start()
+
+    def _drift_for(self, camera_id: str, manifest: Manifest) -> DriftDetector | None:
+        """The camera's drift detector ([drift]; default: on when the node learns). Blocking."""
+        cfg = self.config
+        if not (cfg.fl.enabled if cfg.drift.enabled is None else cfg.drift.enabled):
+            return None
+        from device_runtime.drift import DRIFT_DIR, DriftParams, stored_detector
+
+        params = DriftParams.from_config(cfg.drift, len(manifest.labels))
+        return stored_detector(params, cfg.data_dir / DRIFT_DIR / f"{camera_id}.json")
 
     # -- callbacks from worker threads -----------------------------------------------------------
 

@@ -172,11 +172,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
+    """``obj`` as indented JSON, atomically (a temporary file renamed over ``path``)."""
     _write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """Parsed JSON of ``path``; ``None`` when it does not exist."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -211,29 +213,29 @@ class RunDir:
 
     def write_job(self, job: EdgeJob, **extra: Any) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        _write_json(self.path / self.JOB, {"run-id": self.run_id, "job": dump_dataclass(job), **extra})
+        write_json(self.path / self.JOB, {"run-id": self.run_id, "job": dump_dataclass(job), **extra})
 
     def read_job(self) -> EdgeJob:
-        data = _read_json(self.path / self.JOB)
+        data = read_json(self.path / self.JOB)
         if not isinstance(data, dict) or not isinstance(data.get("job"), dict):
             raise FlConfigError("edge job", [f"{self.path / self.JOB} is missing or malformed"])
         return load_dataclass(EdgeJob, data["job"], file=str(self.path / self.JOB))
 
     def write_rounds(self, records: Sequence[RoundRecord]) -> None:
         """``rounds.json`` (everything) and ``rounds.csv`` (one scalar row per round)."""
-        _write_json(self.path / self.ROUNDS, [r.to_dict() for r in records])
+        write_json(self.path / self.ROUNDS, [r.to_dict() for r in records])
         _write_atomic(self.path / self.ROUNDS_CSV, rounds_csv(records).encode())
 
     def read_rounds(self) -> list[dict[str, Any]]:
-        data = _read_json(self.path / self.ROUNDS)
+        data = read_json(self.path / self.ROUNDS)
         return data if isinstance(data, list) else []
 
     def write_status(self, state: str, **info: Any) -> None:
         assert state in STATES, state
-        _write_json(self.path / self.STATUS, {"state": state, "time": time.time(), **info})
+        write_json(self.path / self.STATUS, {"state": state, "time": time.time(), **info})
 
     def read_status(self) -> dict[str, Any] | None:
-        data = _read_json(self.path / self.STATUS)
+        data = read_json(self.path / self.STATUS)
         return data if isinstance(data, dict) else None
 
 
@@ -281,16 +283,16 @@ class JobQueue:
         return (self.work_dir / STOP_FILE).exists()
 
     def heartbeat(self, *, nodes: Sequence[int], state: str, run_id: str | None = None) -> None:
-        _write_json(self.work_dir / HEARTBEAT_FILE, {"time": time.time(), "pid": os.getpid(), "state": state,
+        write_json(self.work_dir / HEARTBEAT_FILE, {"time": time.time(), "pid": os.getpid(), "state": state,
                                                      "nodes": [str(n) for n in nodes], "run-id": run_id})
 
     def read_heartbeat(self) -> dict[str, Any] | None:
-        data = _read_json(self.work_dir / HEARTBEAT_FILE)
+        data = read_json(self.work_dir / HEARTBEAT_FILE)
         return data if isinstance(data, dict) else None
 
 
 __all__ = [
     "CSV_COLUMNS", "DEFAULT_DEADLINE_S", "DEFAULT_POLL_S", "DEFAULT_WAIT_NODES_S", "HEARTBEAT_FILE", "STOP_FILE",
-    "TTL_MARGIN_S", "EdgeJob", "JobQueue", "RoundRecord", "RunDir", "load_weights", "new_run_id", "rounds_csv",
-    "save_weights",
+    "TTL_MARGIN_S", "EdgeJob", "JobQueue", "RoundRecord", "RunDir", "load_weights", "new_run_id", "read_json",
+    "rounds_csv", "save_weights", "write_json",
 ]

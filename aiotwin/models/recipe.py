@@ -43,12 +43,19 @@ HARD_CONDITIONS: tuple[tuple[str, str], ...] = (("night", "clear"), ("night", "r
 HARD_BLUR_SIGMA = 1.6
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser and augmentation settings of one training run."""
 
     epochs: int = 12
     batch_size: int = 128
+    optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9)
+    # BatchNorm normalises with its running statistics while training (they stay put): what a
+    # federated client fine-tuning on its own skewed classes needs (docs/fl.md, "BatchNorm").
+    freeze_bn: bool = False
     lr: float = 3e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05

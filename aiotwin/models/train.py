@@ -31,6 +31,11 @@ log = logging.getLogger("aiotwin.models.train")
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 EVAL_BATCH = 256
+# A small local store (a camera's few hundred crops in a federated round) still gets this many
+# optimiser steps per epoch: the batch shrinks to n // MIN_STEPS_PER_EPOCH, never below MIN_BATCH.
+# Big stores (the recipe's 12k crops) keep the configured batch size.
+MIN_STEPS_PER_EPOCH = 16
+MIN_BATCH = 16
 
 
 @contextlib.contextmanager
@@ -161,10 +166,14 @@ def _trainable(net: nn.Module, layers: str) -> list[nn.Parameter]:
     return [p for p in net.parameters() if p.requires_grad]
 
 
-def _set_mode(net: nn.Module, layers: str) -> None:
+def _set_mode(net: nn.Module, layers: str, freeze_bn: bool = False) -> None:
     net.train()
     if layers == "head":
         net.features.eval()  # frozen: BatchNorm statistics stay put
+    if freeze_bn:
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+                module.eval()
 
 
 @dataclass
@@ -179,10 +188,15 @@ class _Run:
     weights: torch.Tensor | None
 
 
+def batch_size_for(n: int, configured: int) -> int:
+    """The batch size for ``n`` samples: ``configured``, shrunk so an epoch has enough steps."""
+    return max(2, min(configured, max(MIN_BATCH, n // MIN_STEPS_PER_EPOCH)))
+
+
 def _epoch(net: nn.Module, data: tuple[U8, I64], run: _Run) -> tuple[float, float]:
     (x, y), cfg = data, run.cfg
     loss_sum, correct, seen = 0.0, 0, 0
-    for idx in _batches(len(y), cfg.batch_size, run.rng):
+    for idx in _batches(len(y), batch_size_for(len(y), cfg.batch_size), run.rng):
         inputs, target = to_tensor(augment(x[idx], cfg, run.rng), run.spec), torch.from_numpy(y[idx])
         logits = net(inputs)
         loss = nn.functional.cross_entropy(logits, target, weight=run.weights, label_smoothing=cfg.label_smoothing)
@@ -198,8 +212,15 @@ def _epoch(net: nn.Module, data: tuple[U8, I64], run: _Run) -> tuple[float, floa
 
 def _start(net: nn.Module, data: tuple[U8, I64], cfg: TrainConfig, spec: InputSpec, *, seed: int,
            layers: str) -> _Run:
-    opt = torch.optim.AdamW(_trainable(net, layers), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    per_epoch = len(_batches(len(data[1]), cfg.batch_size, np.random.default_rng(0)))
+    params = _trainable(net, layers)
+    if cfg.optimizer == "sgd":
+        opt: Any = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    elif cfg.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"optimizer must be adamw or sgd, got {cfg.optimizer!r}")
+    n = len(data[1])
+    per_epoch = len(_batches(n, batch_size_for(n, cfg.batch_size), np.random.default_rng(0)))
     total = max(cfg.epochs * per_epoch, 1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.15)
     classes = int(net.head.fc.out_features)
@@ -213,7 +234,7 @@ def fit(net: nn.Module, data: tuple[U8, I64], cfg: TrainConfig, spec: InputSpec,
     loss, acc = math.nan, math.nan
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
-        _set_mode(net, layers)
+        _set_mode(net, layers, cfg.freeze_bn)
         loss, acc = _epoch(net, data, run)
         log.info("%sepoch %d/%d loss %.4f train-acc %.4f (%.1f s)", tag, epoch + 1, cfg.epochs, loss, acc,
                  time.perf_counter() - start)
@@ -236,4 +257,4 @@ def evaluate(net: nn.Module, data: tuple[U8, I64], spec: InputSpec, labels: Sequ
     return classification_metrics(predict(net, data[0], spec), data[1], labels)
 
 
-__all__ = ["augment", "evaluate", "fit", "predict", "reproducible", "to_tensor"]
+__all__ = ["augment", "batch_size_for", "evaluate", "fit", "predict", "reproducible", "to_tensor"]

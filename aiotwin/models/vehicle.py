@@ -1,14 +1,16 @@
 """``VehicleClassifier``: the reference :class:`~aiotwin.models.task.Task` (edge and cloud sizes).
 
 Config: ``task = "aiotwin.models.vehicle:VehicleClassifier"``, created as
-``load_task(ref, arch="edge", seed=0, version=0)``. Importing this module needs torch (the
+``load_task(ref, arch="edge", seed=0, version=0)``; ``train={"optimizer": "sgd", "lr": 0.02}``
+(JSON-friendly, e.g. an FL job's ``task_kwargs``) overrides fields of the arch's
+:class:`~aiotwin.models.recipe.TrainConfig`. Importing this module needs torch (the
 ``train`` extra); without it the import raises :class:`aiotwin.BackendMissing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,18 +38,35 @@ def _skip(key: str) -> bool:
     return key.endswith("num_batches_tracked")
 
 
+def _with_overrides(cfg: recipe.TrainConfig, overrides: Mapping[str, Any]) -> recipe.TrainConfig:
+    known = {f.name: f.type for f in fields(cfg)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(f"unknown training setting(s) {unknown}; known: {sorted(known)}")
+    checked: dict[str, Any] = {}
+    for key, value in overrides.items():
+        want = type(getattr(cfg, key))
+        accepted = (float, int) if want is float else (want,)
+        if (isinstance(value, bool) and want is not bool) or not isinstance(value, accepted):
+            raise TypeError(f"training setting {key!r} must be {want.__name__}, got {value!r}")
+        checked[key] = want(value)
+    if checked.get("optimizer", cfg.optimizer) not in recipe.OPTIMIZERS:
+        raise TypeError(f"training setting 'optimizer' must be one of {recipe.OPTIMIZERS}")
+    return replace(cfg, **checked)
+
+
 class VehicleClassifier:
     """The vehicle classifier family (``arch``: ``edge`` or ``cloud``) as a task."""
 
     def __init__(self, arch: str = "edge", *, seed: int = 0, version: int = 0,
                  labels: Sequence[str] = recipe.LABELS, input_size: int = recipe.INPUT_SIZE,
-                 train_config: recipe.TrainConfig | None = None) -> None:
+                 train_config: recipe.TrainConfig | None = None, train: Mapping[str, Any] | None = None) -> None:
         self.arch = arch
         self.seed = seed
         self._version = int(version)
         self._labels = tuple(labels)
         self.spec = InputSpec(input_size, input_size, 3, "rgb", recipe.MEAN, recipe.STD)
-        self.train_config = train_config or recipe.recipe_for(arch).train
+        self.train_config = _with_overrides(train_config or recipe.recipe_for(arch).train, train or {})
         self.trained_layers: str = "all"
         self._rounds = 0
         with reproducible(seed, self.train_config.threads):

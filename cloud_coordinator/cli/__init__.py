@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiotwin.clitools import register_verbs
 from cloud_coordinator.cli._app import app
 
-register_verbs(__name__, ("start", "fl"))
+register_verbs(__name__, ("start", "fl", "models"))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
-"""The ``aiotwin-coordinator`` typer app, its ``fl`` sub-app and the error → exit-code table.
+"""The ``aiotwin-coordinator`` typer app, its ``fl`` and ``models`` sub-apps and the error → exit-code table.
 
 Each verb is a thin function in ``cloud_coordinator/cli/<verb>.py`` that registers itself on
-:data:`app` (or :data:`fl_app`) and runs its body through :data:`guarded`. Nothing here imports flwr
+:data:`app` (or :data:`fl_app`, :data:`models_app`) and runs its body through :data:`guarded`. Nothing here imports flwr
 or torch.
 """
 
@@ -15,7 +15,7 @@ from aiotwin.clitools import CORE_ERROR_CODES, Guard, make_app
 from aiotwin.exitcodes import ExitCode
 from aiotwin.fl import FlConfigError
 from aiotwin.flower import FlowerMissing, FlowerProcessError
-from cloud_coordinator._exceptions import CoordinatorNotRunning, FlRunNotFound
+from cloud_coordinator._exceptions import CoordinatorNotRunning, FlRunNotFound, ModelNotFound, ModelStoreError
 
 DEFAULT_WORK_DIR = Path("/var/lib/aiotwin-coordinator")
 
@@ -24,6 +24,8 @@ guarded = Guard(
     (
         (CoordinatorNotRunning, ExitCode.COORDINATOR_NOT_RUNNING),
         (FlRunNotFound, ExitCode.COORDINATOR_RUN_NOT_FOUND),
+        (ModelNotFound, ExitCode.COORDINATOR_MODEL_NOT_FOUND),
+        (ModelStoreError, ExitCode.COORDINATOR_MODEL_STORE_ERROR),
         (FlowerMissing, ExitCode.BACKEND_MISSING),
         (FlowerProcessError, ExitCode.COORDINATOR_FLOWER_FAILED),
         (FlConfigError, ExitCode.USAGE),
@@ -38,6 +40,8 @@ app = make_app(
 )
 fl_app = typer.Typer(help="Federated learning runs: start, status, export.", no_args_is_help=True)
 app.add_typer(fl_app, name="fl")
+models_app = typer.Typer(help="The model store: bundles the FL runs published, ready for OTA.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
-__all__ = ["DEFAULT_WORK_DIR", "app", "fl_app", "guarded"]
+__all__ = ["DEFAULT_WORK_DIR", "app", "fl_app", "guarded", "models_app"]

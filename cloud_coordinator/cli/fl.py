@@ -5,7 +5,9 @@
 and prints its run id; with ``--wait`` it waits for the end and prints the summary. ``fl status``
 lists the runs, or one run's per-round metrics; ``fl export`` writes a run's final global weights
 (and, with ``--bundle``, a model bundle through the task's export). Data goes to stdout, logs to
-stderr; nothing here imports flwr or torch (a bundle export imports the task's torch).
+stderr; nothing here imports flwr or torch (a bundle export imports the task's torch). ``--publish``
+decides which global models the coordinator daemon publishes into its model store
+(``aiotwin-coordinator models``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from aiotwin.bundle import VARIANT_IDS
 from aiotwin.exitcodes import ExitCode
 from aiotwin.fl import RULES, AggregationConfig, Rule
 from cloud_coordinator.cli._app import DEFAULT_WORK_DIR, fl_app, guarded
+from cloud_coordinator.fl.job import DEFAULT_PUBLISH, PUBLISH_MODES
 
 _Opt = typer.Option
 _WORK = _Opt("--work-dir", "-w", help="The coordinator's work dir.")
@@ -71,12 +75,21 @@ def fl_start(  # noqa: PLR0917 - typer maps parameters to options
     = "fedavg",
     seed: Annotated[int, _Opt("--seed", help="Seed of the run (round seeds are recorded).")] = 0,
     holdout_npz: Annotated[Path | None, _Opt("--holdout-npz", help="x/y arrays every global model is evaluated "
-                                             "on.")] = None,
+                                             "on (and published bundles are calibrated and measured on).")] = None,
+    publish: Annotated[str, _Opt("--publish", click_type=click.Choice(list(PUBLISH_MODES)),
+                                 help="Which global models become bundles in the model store (needs "
+                                 "--holdout-npz).")] = DEFAULT_PUBLISH,
+    publish_variant: Annotated[list[str] | None, _Opt("--publish-variant", click_type=click.Choice(
+        list(VARIANT_IDS)), help="Variant of the published bundles (repeat; default: every one the task "
+        "can build).")] = None,
     resume: Annotated[str | None, _Opt("--resume", help="Queue this unfinished run again instead.")] = None,
     wait: Annotated[bool, _Opt("--wait/--no-wait", help="Wait for the run to end and print its summary.")] = False,
     timeout_s: Annotated[float, _Opt("--timeout-s", help="With --wait: give up after this long.")] = 86400.0,
 ) -> None:
-    """Queue a global FL run on the running coordinator (prints its run id, or its summary with --wait)."""
+    """Queue a global FL run on the running coordinator (prints its run id, or its summary with --wait).
+
+    With --wait the summary comes once the run ended and its models were published (or not: see "published").
+    """
 
     def body() -> int:
         from cloud_coordinator.fl.job import CloudJob
@@ -94,7 +107,8 @@ def fl_start(  # noqa: PLR0917 - typer maps parameters to options
                            edge_deadline_s=edge_deadline_s, edge_quorum_frac=edge_quorum,
                            edge_aggregation=AggregationConfig(rule=cast("Rule", edge_rule)),
                            bridge_timeout_s=bridge_timeout_s,
-                           holdout_npz=holdout_npz.resolve() if holdout_npz else None)
+                           holdout_npz=holdout_npz.resolve() if holdout_npz else None, publish=publish,
+                           publish_variants=tuple(publish_variant or VARIANT_IDS))
             run = submit_run(work, job, _initial_weights(job, weights))
         if not wait:
             typer.echo(run.run_id)
@@ -143,11 +157,21 @@ def fl_status(
 
 
 def _print_runs(runs: list[dict[str, Any]]) -> None:
-    table = Table("run", "state", "rounds", "version", "accuracy", "task")
+    table = Table("run", "state", "rounds", "version", "accuracy", "published", "task")
     for r in runs:
         table.add_row(r["run-id"], r["state"], f"{r['rounds-done']}/{r['rounds']}", str(r["version"]),
-                      _fmt(r["accuracy"]), str(r["task"]))
+                      _fmt(r["accuracy"]), _published(r["published"]), str(r["task"]))
     Console().print(table)
+
+
+def _published(outcomes: dict[str, dict[str, Any]]) -> str:
+    """``vehicle-edge v5``, or the state of the publication (``exporting``, ``skipped``, ``failed``)."""
+    if not outcomes:
+        return "-"
+    last = outcomes[max(outcomes)]
+    if last.get("state") == "published":
+        return f"{last.get('name')} v{last.get('version')}"
+    return str(last.get("state"))
 
 
 def _print_run(summary: dict[str, Any], metrics: list[dict[str, Any]], path: Path) -> None:
@@ -156,6 +180,9 @@ def _print_run(summary: dict[str, Any], metrics: list[dict[str, Any]], path: Pat
                   f"accuracy {_fmt(summary['initial-accuracy'])} → {_fmt(summary['accuracy'])}  ({path})")
     if summary.get("error"):
         console.print(f"error: {summary['error']}")
+    for key, outcome in sorted(summary["published"].items()):
+        why = outcome.get("reason") or outcome.get("error") or outcome.get("path") or ""
+        console.print(f"publish {key}: {outcome.get('state')} {why}")
     table = Table(*TABLE_COLUMNS)
     for row in metrics:
         table.add_row(*(_fmt(row.get(c)) for c in TABLE_COLUMNS))
@@ -212,4 +239,5 @@ def fl_register_gateway(
     guarded(body)
 
 
-__all__ = ["OutputFormat", "fl_export", "fl_register_gateway", "fl_start", "fl_status"]
+__all__ = ["DEFAULT_TASK", "TABLE_COLUMNS", "OutputFormat", "fl_export", "fl_register_gateway", "fl_start",
+           "fl_status"]

@@ -2,7 +2,9 @@
 
 Gateways point their cloud-tier SuperNode at ``--host:--port``; ``aiotwin-coordinator fl start``
 queues runs for it. Runs a previous coordinator left unfinished resume after their last completed
-global round unless ``--no-resume``.
+global round unless ``--no-resume``. The daemon also publishes the runs' global models as bundles
+into its model store (``<work-dir>/models``; ``aiotwin-coordinator models list``), exporting each in a
+worker process.
 
 The SuperLink serves TLS (``--ssl-ca-certfile/--ssl-certfile/--ssl-keyfile``) and accepts only the
 gateways whose Flower keys were registered (``aiotwin-coordinator fl register-gateway``);

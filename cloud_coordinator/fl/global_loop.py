@@ -9,7 +9,8 @@ job's rule, clipping always on), with three differences:
   round rejects updates trained on anything else (:class:`aiotwin.fl.VersionMismatch`);
 - after every round the model and its version are checkpointed and the per-round metrics
   (:mod:`cloud_coordinator.fl.metrics`) rewritten, so a restarted coordinator resumes from the last
-  completed round.
+  completed round; with ``publish = "every-round"`` each aggregated model is also handed to the
+  coordinator daemon for the model store (:meth:`CloudRunDir.request_publish`).
 
 Imports flwr (through the edge loop): loaded only by the global ServerApp's process and tests.
 """
@@ -45,6 +46,8 @@ class GlobalLoop(EdgeLoop):
     def round_done(self, record: RoundRecord, weights: Weights) -> None:
         if record.aggregated:
             self.base_version = next_version(self.base_version)
+            if self.job.publish == "every-round":
+                self.run.request_publish(record.round, self.base_version, weights)
         self.run.write_checkpoint(record.round, self.base_version, weights, self.initial_eval)
         rows = run_metrics([r.to_dict() for r in self.records])
         self.run.path.joinpath(CloudRunDir.METRICS).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

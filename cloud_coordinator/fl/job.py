@@ -15,7 +15,11 @@ Run directory ``<work>/runs/<run-id>/`` (the :class:`~aiotwin.flower.RunDir` fil
 
 - ``checkpoint.json`` + ``checkpoint.npz``: the model after the last completed global round and its
   version; a restarted coordinator resumes from here (``fl start --resume RUN``);
-- ``metrics.json`` / ``metrics.csv``: one row per global round (:mod:`cloud_coordinator.fl.metrics`).
+- ``metrics.json`` / ``metrics.csv``: one row per global round (:mod:`cloud_coordinator.fl.metrics`);
+- ``publish/round-NNNN.npz`` + ``.json``: a model to publish (``publish``: after every aggregated
+  round, or once with the final model), written by the ServerApp; ``publish.json``: what the
+  coordinator daemon made of each (:mod:`cloud_coordinator.fl.publisher`), ``publish/round-NNNN.log``
+  the export's log.
 """
 
 from __future__ import annotations
@@ -26,15 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiotwin.bundle import VARIANT_IDS
 from aiotwin.config import load_dataclass
 from aiotwin.fl import DEFAULT_QUORUM_FRAC, AggregationConfig, FlConfigError
 from aiotwin.flower.cloud import DEFAULT_EDGE_DEADLINE_S, EdgeRequest
-from aiotwin.flower.job import EdgeJob, RoundRecord, RunDir, load_weights, save_weights
+from aiotwin.flower.job import EdgeJob, RoundRecord, RunDir, load_weights, read_json, save_weights, write_json
 from aiotwin.models.task import Weights
 
 DEFAULT_GLOBAL_DEADLINE_S = 600.0
 BRIDGE_MARGIN_FRAC = 0.1  # default bridge timeout: the global deadline minus 10 % (at least 5 s)
 MIN_BRIDGE_MARGIN_S = 5.0
+PUBLISH_MODES = ("final", "every-round", "none")  # which global models become bundles in the model store
+DEFAULT_PUBLISH = "final"
+SETTLED_STATES = ("published", "skipped", "failed")  # a publication's final states ("exporting": in progress)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class CloudJob(EdgeJob):
     edge_quorum_frac: float = DEFAULT_QUORUM_FRAC
     edge_aggregation: AggregationConfig = field(default_factory=AggregationConfig)
     bridge_timeout_s: float | None = None  # default: deadline_s − max(10 %, 5 s)
+    publish: str = DEFAULT_PUBLISH  # PUBLISH_MODES
+    publish_variants: tuple[str, ...] = VARIANT_IDS  # those the task can build (tflite-edgetpu needs its compiler)
 
     def __post_init__(self) -> None:
         problems = _cloud_problems(self)
@@ -86,6 +96,7 @@ def _cloud_problems(j: CloudJob) -> list[str]:
         problems.append(f"edge-deadline-s must be a number > 0, got {j.edge_deadline_s!r}")
     if j.bridge_timeout_s is not None and not _number(j.bridge_timeout_s):
         problems.append(f"bridge-timeout-s must be a number > 0, got {j.bridge_timeout_s!r}")
+    problems += _publish_problems(j)
     if problems or not _number(j.deadline_s):
         return problems
     if not j.bridge_timeout < j.deadline_s:
@@ -94,6 +105,18 @@ def _cloud_problems(j: CloudJob) -> list[str]:
     elif not j.edge_deadline_s <= j.bridge_timeout:
         problems.append(f"edge-deadline-s ({j.edge_deadline_s:g}) must not exceed the bridge timeout "
                         f"({j.bridge_timeout:g}); raise deadline-s")
+    return problems
+
+
+def _publish_problems(j: CloudJob) -> list[str]:
+    problems = []
+    if j.publish not in PUBLISH_MODES:
+        problems.append(f"publish must be one of {', '.join(PUBLISH_MODES)}, got {j.publish!r}")
+    unknown = [v for v in j.publish_variants if v not in VARIANT_IDS]
+    if unknown:
+        problems.append(f"publish-variants: unknown variant(s) {unknown} (known: {', '.join(VARIANT_IDS)})")
+    if j.publish != "none" and not j.publish_variants:
+        problems.append("publish-variants must name at least one variant (or publish = none)")
     return problems
 
 
@@ -112,11 +135,29 @@ class Checkpoint:
     initial_eval: dict[str, float] | None = None
 
 
+def publication_key(round_no: int) -> str:
+    return f"round-{round_no:04d}"
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """A model the run wants published: the one after global ``round``, as ``version``, its weights file."""
+
+    round: int
+    version: str
+    weights: Path
+
+    @property
+    def key(self) -> str:
+        return publication_key(self.round)
+
+
 class CloudRunDir(RunDir):
     """A global run's directory: :class:`RunDir` files, checkpoint and per-round metrics."""
 
     CHECKPOINT, CHECKPOINT_NPZ = "checkpoint.json", "checkpoint.npz"
     METRICS, METRICS_CSV = "metrics.json", "metrics.csv"
+    PUBLISH_DIR, PUBLICATIONS = "publish", "publish.json"
 
     def read_job(self) -> CloudJob:
         data = self.read_record()
@@ -154,6 +195,39 @@ class CloudRunDir(RunDir):
         """``rounds.json`` as records (to continue them after a resume)."""
         return [RoundRecord(**r) for r in self.read_rounds()]
 
+    # -- publication requests (ServerApp) and their outcomes (coordinator daemon) -------------------
+
+    def request_publish(self, round_no: int, version: str, weights: Weights) -> None:
+        """Ask the daemon to publish ``weights`` as ``version`` (the model after global round ``round_no``)."""
+        folder = self.path / self.PUBLISH_DIR
+        folder.mkdir(exist_ok=True)
+        key = publication_key(round_no)
+        save_weights(folder / f"{key}.npz", weights)
+        write_json(folder / f"{key}.json", {"round": round_no, "version": version})  # last: the request is whole
+
+    def publish_requests(self) -> list[PublishRequest]:
+        """Every request of this run, by round."""
+        out = []
+        for path in sorted((self.path / self.PUBLISH_DIR).glob("round-[0-9]*.json")):
+            data = read_json(path)
+            if isinstance(data, dict) and "round" in data and "version" in data:
+                out.append(PublishRequest(int(data["round"]), str(data["version"]), path.with_suffix(".npz")))
+        return out
+
+    def read_publications(self) -> dict[str, dict[str, Any]]:
+        """``publish.json``: outcome per request key (``round-0003``); ``{}`` when none yet."""
+        data = read_json(self.path / self.PUBLICATIONS)
+        return data if isinstance(data, dict) else {}
+
+    def unsettled_requests(self) -> list[PublishRequest]:
+        """Requests without a final outcome (waiting, or ``exporting``)."""
+        outcomes = self.read_publications()
+        return [r for r in self.publish_requests() if outcomes.get(r.key, {}).get("state") not in SETTLED_STATES]
+
+    def write_publication(self, key: str, outcome: dict[str, Any]) -> None:
+        """Record one request's outcome (the coordinator daemon is the only writer of ``publish.json``)."""
+        write_json(self.path / self.PUBLICATIONS, {**self.read_publications(), key: outcome})
+
     def read_metrics(self) -> list[dict[str, Any]]:
         try:
             data = json.loads((self.path / self.METRICS).read_text(encoding="utf-8"))
@@ -166,4 +240,6 @@ def run_dir(work_dir: Path, run_id: str) -> CloudRunDir:
     return CloudRunDir(work_dir / "runs" / run_id)
 
 
-__all__ = ["DEFAULT_GLOBAL_DEADLINE_S", "Checkpoint", "CloudJob", "CloudRunDir", "next_version", "run_dir"]
+__all__ = ["BRIDGE_MARGIN_FRAC", "DEFAULT_GLOBAL_DEADLINE_S", "DEFAULT_PUBLISH", "MIN_BRIDGE_MARGIN_S",
+           "PUBLISH_MODES", "SETTLED_STATES", "Checkpoint", "CloudJob", "CloudRunDir", "PublishRequest",
+           "next_version", "publication_key", "run_dir"]

@@ -1,4 +1,4 @@
-"""Global FL runs on disk: submit, resume, list, wait, export (pure file work: no flwr, no torch at import).
+"""Global FL runs on disk: submit, resume, list, wait, export (file work: no flwr, no torch at import).
 
 The coordinator's ServerApp serves the job queue under the coordinator's work dir
 (:class:`aiotwin.flower.JobQueue`), so any process on the coordinator host (``aiotwin-coordinator fl
@@ -19,10 +19,10 @@ import numpy.typing as npt
 
 from aiotwin.flower.job import HEARTBEAT_FILE, JobQueue, RunDir, load_weights, save_weights
 from aiotwin.flower.protocol import round_seed
-from aiotwin.flower.samples import npz_samples
-from aiotwin.models.task import ArrayStore, Weights, load_task
+from aiotwin.models.task import Weights
 from cloud_coordinator._exceptions import CoordinatorNotRunning, FlRunNotFound
-from cloud_coordinator.fl.job import CloudJob, CloudRunDir
+from cloud_coordinator.fl.job import DEFAULT_PUBLISH, CloudJob, CloudRunDir
+from cloud_coordinator.models.export import ExportSpec, export_bundle
 
 _NEVER = threading.Event()
 HEARTBEAT_STALE_S = 60.0  # the ServerApp beats at least every second
@@ -95,16 +95,21 @@ def run_summary(run: CloudRunDir) -> dict[str, Any]:
     return {"run-id": run.run_id, "state": status.get("state", "?"), "rounds-done": len(metrics),
             "rounds": job.get("rounds"), "task": job.get("task"), "version": status.get("version", last.get(
                 "version_out", job.get("base-version"))), "accuracy": last.get("accuracy"),
-            "initial-accuracy": (status.get("initial_eval") or {}).get("accuracy"), "error": status.get("error")}
+            "initial-accuracy": (status.get("initial_eval") or {}).get("accuracy"), "error": status.get("error"),
+            "publish": job.get("publish", DEFAULT_PUBLISH), "published": run.read_publications()}
 
 
-def wait_run(run: RunDir, timeout_s: float, *, sleep: Callable[[float], Any] = _NEVER.wait,
+def wait_run(run: CloudRunDir, timeout_s: float, *, sleep: Callable[[float], Any] = _NEVER.wait,
              clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
-    """The run's final status (``done`` or ``failed``); the last status seen after ``timeout_s``."""
+    """The run's final status (``done`` or ``failed``) once its models are published (or skipped, or failed).
+
+    After ``timeout_s``: the last status seen.
+    """
     give_up = clock() + timeout_s
     while True:
         status = run.read_status() or {}
-        if status.get("state") in ("done", "failed") or clock() >= give_up:
+        ended = status.get("state") in ("done", "failed")
+        if (ended and not run.unsettled_requests()) or clock() >= give_up:
             return status
         sleep(WAIT_POLL_S)
 
@@ -121,40 +126,45 @@ def export_run(run: CloudRunDir, out: Path, *, bundle: bool = False, variants: S
                ) -> dict[str, Any]:
     """Write ``global.npz`` (+ metrics, run record) to ``out``; with ``bundle`` also a model bundle.
 
-    The bundle goes through the task's own export (:meth:`aiotwin.models.task.Task.export`, the
-    vehicle classifier's bundle writer) with the run's holdout as calibration and accuracy set; it
-    needs the ``export`` extra. A failing bundle export is reported, the weights are still written.
+    The bundle goes through the task's own export (:func:`cloud_coordinator.models.export_bundle`, in
+    this process: it imports the task's torch) with the run's holdout as calibration and accuracy set;
+    it needs the ``export`` extra. A failing bundle export is reported, the weights are still written.
+    The coordinator's model store is not touched (the daemon publishes, see ``publish``).
     """
     out.mkdir(parents=True, exist_ok=True)
-    weights = final_weights(run)
-    save_weights(out / "global.npz", weights)
+    weights_path = out / "global.npz"
+    save_weights(weights_path, final_weights(run))
     for name in (CloudRunDir.METRICS, CloudRunDir.METRICS_CSV, RunDir.ROUNDS):
         if (run.path / name).is_file():
             shutil.copyfile(run.path / name, out / name)
     summary = run_summary(run)
     (out / "run.json").write_text(json.dumps({**run.read_record(), "summary": summary}, indent=2) + "\n",
                                   encoding="utf-8")
-    report: dict[str, Any] = {"run-id": run.run_id, "weights": str(out / "global.npz"), "version": summary["version"],
+    report: dict[str, Any] = {"run-id": run.run_id, "weights": str(weights_path), "version": summary["version"],
                               "bundle": None}
     if bundle:
-        report["bundle"] = _export_bundle(run, weights, out / "bundle", variants, str(summary["version"]))
+        report["bundle"] = _export_bundle(run, weights_path, out / "bundle", variants, str(summary["version"]))
     return report
 
 
-def _export_bundle(run: CloudRunDir, weights: Weights, out: Path, variants: Sequence[str],
+def _export_bundle(run: CloudRunDir, weights: Path, out: Path, variants: Sequence[str],
                    version: str) -> dict[str, Any]:
     job = run.read_job()
     if job.holdout_npz is None:
         return {"error": "the run has no holdout: a bundle needs it for calibration and accuracy"}
+    if not version.isdigit():
+        return {"error": f"the run's version {version!r} is not an integer (a bundle version must be)"}
+    spec = ExportSpec(task=job.task, weights=weights, version=int(version), holdout_npz=job.holdout_npz, out=out,
+                      variants=tuple(variants), task_kwargs=dict(job.task_kwargs), seed=job.seed,
+                      trained_layers=job.layers)
     try:
-        task = load_task(job.task, **{**job.task_kwargs, "seed": job.seed})
-        task.set_weights(weights, version=int(version) if version.isdigit() else None)
-        store = ArrayStore(*npz_samples(job.holdout_npz))
-        written = task.export(out, list(variants), store, holdout=store)
+        written = export_bundle(spec)
     except Exception as exc:  # no export, missing extra, a backend's own error: the weights are written
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return {"path": str(out), "name": getattr(written, "name", None), "version": version}
+    return {"path": str(out), "name": written.manifest.name, "version": version,
+            "variants": sorted(written.manifest.variants)}
 
 
-__all__ = ["coordinator_alive", "export_run", "final_weights", "find_run", "interrupted_runs", "job_record",
-           "list_runs", "require_coordinator", "resume_run", "run_summary", "submit_run", "wait_run"]
+__all__ = ["HEARTBEAT_STALE_S", "WAIT_POLL_S", "coordinator_alive", "export_run", "final_weights", "find_run",
+           "interrupted_runs", "job_record", "list_runs", "require_coordinator", "resume_run", "run_summary",
+           "submit_run", "wait_run"]

@@ -4,7 +4,10 @@ The coordinator daemon submits it once with ``flwr run`` against its own SuperLi
 (:class:`cloud_coordinator.fl.FlCoordinator`); it then serves the coordinator's job queue exactly
 like the edge ServerApp (:func:`aiotwin.flower.server_app.serve`), running each global run with
 :class:`~cloud_coordinator.fl.global_loop.GlobalLoop`. A run with a checkpoint continues after its
-last completed global round (resume after a coordinator restart).
+last completed global round (resume after a coordinator restart). With ``publish = "final"`` a
+finished run hands its last aggregated model to the coordinator daemon for the model store
+(:meth:`CloudRunDir.request_publish`, before the status says ``done``); the daemon exports it.
+This process imports no torch for that.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from aiotwin.flower.job import JobQueue, RunDir, load_weights, save_weights
 from aiotwin.flower.server_app import RUN_CONFIG_WORK_DIR, holdout_evaluator, serve
+from aiotwin.models.task import Weights
 from cloud_coordinator.fl.global_loop import GlobalLoop
 from cloud_coordinator.fl.job import Checkpoint, CloudJob, CloudRunDir
 
@@ -77,7 +81,20 @@ def run_global_job(grid: Any, run: RunDir, queue: JobQueue, *, flower_run_id: in
     published = [r for r in loop.records if r.aggregated]
     run.write_status("done", rounds=len(loop.records), aggregated_rounds=len(published), version=loop.base_version,
                      initial_eval=loop.initial_eval, final_eval=published[-1].eval if published else None,
-                     flower_run_id=flower_run_id)
+                     flower_run_id=flower_run_id, publish_error=_request_final(run, job, loop, result))
+
+
+def _request_final(run: CloudRunDir, job: CloudJob, loop: GlobalLoop, result: Weights) -> str | None:
+    """With ``publish = "final"``: hand the last aggregated model to the daemon; the error, if that fails."""
+    published = [r for r in loop.records if r.aggregated]
+    if job.publish != "final" or not published:
+        return None
+    try:
+        run.request_publish(published[-1].round, loop.base_version, result)
+    except OSError as exc:
+        _LOG.exception("run %s: cannot hand the final model over for publishing", run.run_id)
+        return str(exc)
+    return None
 
 
 __all__ = ["app", "main", "run_global_job"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiotwin.clitools import register_verbs
 from device_runtime.cli._app import app
 
-register_verbs(__name__, ("detect", "doctor", "run", "start", "events", "bench"))
+register_verbs(__name__, ("detect", "doctor", "run", "start", "events", "samples", "label", "bench"))
 
 
 def main() -> None:

@@ -6,12 +6,16 @@ and runs its body through :data:`guarded`. Nothing here imports a heavy backend.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from aiotwin._exceptions import EngineError
 from aiotwin.clitools import CORE_ERROR_CODES, Guard, make_app
 from aiotwin.exitcodes import ExitCode
 from device_runtime._exceptions import (
     DataDirError,
     HardwareProbeError,
+    LabelImportError,
     NoVariantError,
     OutboxError,
     PortInUseError,
@@ -23,6 +27,7 @@ guarded = Guard(
     "aiotwin-device",
     (
         (HardwareProbeError, ExitCode.DEVICE_HW_ROOT_INVALID),
+        (LabelImportError, ExitCode.DEVICE_LABELS_INVALID),
         (ProfileError, ExitCode.CONFIG_INVALID),
         (NoVariantError, ExitCode.DEVICE_NO_VARIANT),
         (SourceError, ExitCode.DEVICE_SOURCE_FAILED),
@@ -41,4 +46,17 @@ app = make_app(
 )
 
 
-__all__ = ["app", "guarded"]
+def node_data_dir(data_dir: Path | None, config: Path | None) -> Path:
+    """``--data-dir``, else the ``data-dir`` of ``--config``, else the ``--demo`` data dir."""
+    if data_dir is not None:
+        return data_dir
+    if config is not None:
+        from device_runtime.config import load_device_config
+
+        return load_device_config(config).data_dir
+    from device_runtime.daemon import demo_data_dir
+
+    return demo_data_dir(os.environ)
+
+
+__all__ = ["app", "guarded", "node_data_dir"]

@@ -8,14 +8,13 @@ while the daemon runs.
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from device_runtime.cli._app import app, guarded
+from device_runtime.cli._app import app, guarded, node_data_dir
 
 if TYPE_CHECKING:
     from aiotwin.wire import Event
@@ -26,18 +25,6 @@ DEFAULT_LIMIT = 100
 class EventsFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-def _data_dir(data_dir: Path | None, config: Path | None) -> Path:
-    if data_dir is not None:
-        return data_dir
-    if config is not None:
-        from device_runtime.config import load_device_config
-
-        return load_device_config(config).data_dir
-    from device_runtime.daemon import demo_data_dir
-
-    return demo_data_dir(os.environ)
 
 
 def _read(data_dir: Path, limit: int) -> list[Event]:
@@ -57,6 +44,8 @@ def _print_table(events: list[Event], data_dir: Path) -> None:
     for e in events:
         if e.kind == "count":
             what = f"{e.cls} {e.direction} (track {e.track_id}, {e.confidence:.2f})"
+        elif e.kind == "drift":
+            what = f"{e.distribution} moved ({e.metric} {e.divergence:.3f}, model v{e.model_version})"
         else:
             what = f"{e.condition} {'on' if e.active else 'off'} {e.detail}".strip()
         table.add_row(e.ts, e.kind, e.camera_id, what, e.id[:12])
@@ -81,7 +70,7 @@ def events(
     """List the events waiting in the outbox."""
 
     def body() -> int:
-        where = _data_dir(data_dir, config)
+        where = node_data_dir(data_dir, config)
         found = _read(where, limit)
         if fmt is EventsFormat.json:
             typer.echo(json.dumps(_as_json(found)))

@@ -8,18 +8,27 @@ crop waits here until its answer comes back (then it is kept as a sample labelle
 model: the best training data a camera gets), otherwise — the router's estimate did not fit the
 budget, no router, no bytes left — the edge model keeps its answer and the crop is kept as a
 sample labelled by the edge model (at most :data:`EDGE_SAMPLES_PER_TRACK` per track).
+
+The other end: when a track the edge model is sure of (voted confidence ≥
+:attr:`PseudoLabels.threshold`) is counted, its crop at the line is kept as a *pseudo-labelled*
+sample (``label_source = "pseudo"``), at most one per track and :attr:`PseudoLabels.per_minute` per
+camera (sliding minute, injected clock). Tracks already sampled or offloaded are skipped.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from aiotwin.geometry import Box
+from device_runtime.config import DEFAULT_PSEUDO_LABEL_THRESHOLD, DEFAULT_PSEUDO_LABELS_PER_MINUTE
 from device_runtime.offload.policy import Verdict
 from device_runtime.pipeline.crops import TrackClassifier
 from device_runtime.samples import Sample
@@ -32,8 +41,39 @@ _LOG = logging.getLogger("device_runtime.pipeline.joint")
 
 EDGE_SAMPLES_PER_TRACK = 1
 DEFAULT_THRESHOLD = 0.6  # without an offloader: crops under this confidence are kept as samples
+RATE_WINDOW_S = 60.0  # pseudo-labels are limited per sliding minute
 
 Frame = npt.NDArray[np.uint8]
+Counted = tuple[int, Box, str, float]  # a counted track: id, box this frame, voted label, confidence
+
+
+@dataclass(frozen=True)
+class PseudoLabels:
+    """Which counted tracks become pseudo-labelled samples (``[samples]`` in device.toml)."""
+
+    threshold: float = DEFAULT_PSEUDO_LABEL_THRESHOLD
+    per_minute: int = DEFAULT_PSEUDO_LABELS_PER_MINUTE  # 0: none
+    clock: Callable[[], float] = time.monotonic
+
+
+class RateLimit:
+    """At most ``per_window`` takes in any ``window_s`` seconds (a sliding window over an injected clock)."""
+
+    def __init__(self, per_window: int, clock: Callable[[], float], window_s: float = RATE_WINDOW_S) -> None:
+        self.per_window = per_window
+        self.window_s = window_s
+        self._clock = clock
+        self._times: deque[float] = deque()
+
+    def ready(self) -> bool:
+        """Whether a take would be allowed now (nothing is used up)."""
+        now = self._clock()
+        while self._times and now - self._times[0] >= self.window_s:
+            self._times.popleft()
+        return len(self._times) < self.per_window
+
+    def take(self) -> None:
+        self._times.append(self._clock())
 
 
 class CropExporter(Protocol):
@@ -48,13 +88,17 @@ class CropExporter(Protocol):
 class JointInference:
     """Per camera: offload decisions, crops waiting for answers, and what goes to the sample store."""
 
-    def __init__(self, camera_id: str, offload: Offloader | None, samples: SampleStore | None) -> None:
+    def __init__(self, camera_id: str, offload: Offloader | None, samples: SampleStore | None, *,
+                 pseudo: PseudoLabels | None = None) -> None:
         self.camera_id = camera_id
         self.offload = offload
         self.samples = samples
         self.threshold = offload.limits.threshold if offload is not None else DEFAULT_THRESHOLD
+        self.pseudo = pseudo if pseudo is not None and pseudo.per_minute > 0 else None
+        self._rate = RateLimit(self.pseudo.per_minute, self.pseudo.clock) if self.pseudo is not None else None
         self._waiting: dict[int, Frame] = {}  # track id -> privacy-released crop sent to the gateway
         self._sampled: dict[int, int] = {}  # track id -> edge-labelled samples kept
+        self._pseudo: dict[int, int] = {}  # track id -> pseudo-labelled samples kept (at most 1)
 
     def collect(self, classifier: TrackClassifier, labels: Sequence[str]) -> None:
         """Adopt the gateway's answers that arrived (called before the frame's own classification)."""
@@ -92,9 +136,27 @@ class JointInference:
                 self._keep(crop, Sample(self.camera_id, track_id, labels[label[0]], "edge", label[1], verdict.value,
                                         pipe.model_version))
 
+    def pseudo_label(self, pipe: CropExporter, frame: Frame, counted: Iterable[Counted]) -> None:
+        """Keep the crop of each counted track the edge model is sure of (rate-limited, one per track)."""
+        if self.pseudo is None or self._rate is None or self.samples is None:
+            return
+        for track_id, box, label, confidence in counted:
+            if confidence < self.pseudo.threshold or any(track_id in t for t in (self._pseudo, self._sampled,
+                                                                                   self._waiting)):
+                continue
+            if not self._rate.ready():
+                return
+            crop = pipe.export_crop(frame, box)
+            if crop is None:
+                continue
+            self._rate.take()
+            self._pseudo[track_id] = 1
+            self._keep(crop, Sample(self.camera_id, track_id, label, "pseudo", confidence, "pseudo-label",
+                                    pipe.model_version))
+
     def forget(self, live: set[int]) -> None:
         """Drop what is kept for tracks that ended (their answers, if any, come too late)."""
-        for table in (self._waiting, self._sampled):
+        for table in (self._waiting, self._sampled, self._pseudo):
             for tid in [t for t in table if t not in live]:
                 del table[tid]
         if self.offload is not None:
@@ -109,4 +171,5 @@ class JointInference:
             _LOG.warning("sample not kept: %s", exc)
 
 
-__all__ = ["EDGE_SAMPLES_PER_TRACK", "CropExporter", "JointInference"]
+__all__ = ["EDGE_SAMPLES_PER_TRACK", "RATE_WINDOW_S", "Counted", "CropExporter", "JointInference", "PseudoLabels",
+           "RateLimit"]

@@ -20,12 +20,12 @@ import numpy.typing as npt
 from aiotwin.bundle import Manifest
 from aiotwin.engines.base import Engine
 from aiotwin.geometry import Box, Line
-from aiotwin.wire import Event, utc_now_iso
+from aiotwin.wire import CountEvent, Event, utc_now_iso
 from device_runtime.config import CameraConfig
 from device_runtime.pipeline.counter import Counts, EventMeta, LineCounter, TrackObservation, empty_counts
-from device_runtime.pipeline.crops import TrackClassifier, crop
+from device_runtime.pipeline.crops import TrackClassifier, crop, touches_border
 from device_runtime.pipeline.health import HealthMonitor
-from device_runtime.pipeline.joint import JointInference
+from device_runtime.pipeline.joint import Counted, JointInference, PseudoLabels
 from device_runtime.pipeline.motion import MotionDetector
 from device_runtime.pipeline.privacy import PrivacyFilter
 from device_runtime.pipeline.tracker import Track, Tracker, coverage
@@ -61,7 +61,11 @@ class TrackView:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame produced."""
+    """What one frame produced.
+
+    ``predictions``: the edge model's answer for each crop it classified this frame (top class
+    index, its probability), by ``model_version`` (what drift detection watches).
+    """
 
     index: int
     events: list[Event]
@@ -69,6 +73,8 @@ class FrameResult:
     detections: list[Box]
     timings_ms: dict[str, float] = field(default_factory=dict)
     classified: int = 0
+    predictions: list[tuple[int, float]] = field(default_factory=list)
+    model_version: int = 0
 
 
 def inside_another(track: Track, others: list[Track]) -> bool:
@@ -141,6 +147,7 @@ class CameraPipeline:
         self, cam: CameraConfig, engine: Engine, manifest: Manifest, *,
         privacy: PrivacyFilter | None = None, clock: Clock = time.perf_counter,
         offload: Offloader | None = None, samples: SampleStore | None = None,
+        pseudo_labels: PseudoLabels | None = None,
     ) -> None:
         self.cam = cam
         self.engine = engine
@@ -154,7 +161,8 @@ class CameraPipeline:
         self.health = HealthMonitor(cam.health, cam.id)
         self.counter: LineCounter | None = None
         self.frames = 0
-        self.joint = JointInference(cam.id, offload, samples) if offload is not None or samples is not None else None
+        self.joint = (JointInference(cam.id, offload, samples, pseudo=pseudo_labels)
+                      if offload is not None or samples is not None else None)
 
     @property
     def counts(self) -> Counts:
@@ -173,14 +181,16 @@ class CameraPipeline:
         watch.lap("motion")
         tracks = self.tracker.update(dets)
         watch.lap("tracking")
-        classified = self._classify(frame_bgr, tracks, dets, watch)
-        events: list[Event] = list(self._count(tracks, stamp))
+        predictions = self._classify(frame_bgr, tracks, dets, watch)
+        counted = self._count(tracks, stamp)
+        self._pseudo_label(frame_bgr, tracks, dets, counted)
         watch.lap("counting")
-        events += self._health(stamp)
+        events: list[Event] = [*counted, *self._health(stamp)]
         watch.lap("health")
         self.frames += 1
         views = [self._view(t) for t in tracks]
-        return FrameResult(self.frames - 1, events, views, list(dets), watch.ms, classified)
+        return FrameResult(self.frames - 1, events, views, list(dets), watch.ms, len(predictions), predictions,
+                           self.manifest.version)
 
     def finish(self, ts: float | None = None) -> list[Event]:
         """End of stream: count tracks already confirmed across the line; drop the unconfirmed."""
@@ -216,14 +226,17 @@ class CameraPipeline:
         meta = EventMeta(self.cam.id, self.cam.line_id, self.manifest.version, self.engine.variant)
         self.counter = LineCounter(line, self.cam.counting, meta, self.labels, self.cam.lanes)
 
-    def _classify(self, frame: Frame, tracks: list[Track], dets: list[Box], watch: _Stopwatch) -> int:
+    def _classify(self, frame: Frame, tracks: list[Track], dets: list[Box],
+                  watch: _Stopwatch) -> list[tuple[int, float]]:
         if self.joint is not None:
             self.joint.collect(self.classifier, self.labels)
         batch = self.classifier.prepare(frame, tracks, dets, self.frames)
         watch.lap("crop_preprocess")
+        predictions: list[tuple[int, float]] = []
         if batch.batch is not None:
             probs = self.engine.classify(batch.batch)
             self.classifier.apply(batch, probs, self.frames)
+            predictions = [(int(i), float(p)) for i, p in zip(probs.argmax(axis=1), probs.max(axis=1), strict=True)]
         live = {t.id for t in tracks}
         self.classifier.forget(live)
         watch.lap("inference")
@@ -233,9 +246,20 @@ class CameraPipeline:
                                 self.classifier, self.labels)
         if self.joint is not None:
             self.joint.forget(live)
-        return len(batch)
+        return predictions
 
-    def _count(self, tracks: list[Track], stamp: str) -> list[Event]:
+    def _pseudo_label(self, frame: Frame, tracks: list[Track], dets: list[Box], counted: list[CountEvent]) -> None:
+        """Offer the edge-labelled tracks counted this frame, seen clear of the border, as pseudo-labels."""
+        if self.joint is None or not counted:
+            return
+        h, w = frame.shape[:2]
+        boxes = {t.id: dets[t.det] for t in tracks if t.det is not None and t.state == "observed"}
+        offer: list[Counted] = [(e.track_id, boxes[e.track_id], e.cls, e.confidence) for e in counted
+                                if e.model == "edge" and e.track_id in boxes
+                                and not touches_border(boxes[e.track_id], w, h)]
+        self.joint.pseudo_label(self, frame, offer)
+
+    def _count(self, tracks: list[Track], stamp: str) -> list[CountEvent]:
         assert self.counter is not None
         confirmed = [t for t in tracks if t.confirmed]
         obs = []

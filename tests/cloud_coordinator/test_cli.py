@@ -51,12 +51,32 @@ def test_fl_start_with_unordered_timeouts_is_a_usage_error(tmp_path):
     assert "must not exceed the bridge timeout" in out.output
 
 
+def test_fl_start_queues_the_publish_options(tmp_path):
+    queue = JobQueue(tmp_path)
+    queue.ensure()
+    queue.heartbeat(nodes=[], state="idle")  # a coordinator seems to serve the work dir
+    out = runner.invoke(app, ["fl", "start", "-w", str(tmp_path), "--task", TINY, "--task-kwargs", "{}",
+                              "--publish", "every-round", "--publish-variant", "onnx-fp32",
+                              "--publish-variant", "tflite-int8", "--deadline-s", "60", "--edge-deadline-s", "30"])
+    assert out.exit_code == 0, out.output
+    job = CloudRunDir(tmp_path / "runs" / out.output.strip()).read_job()
+    assert job.publish == "every-round" and job.publish_variants == ("onnx-fp32", "tflite-int8")
+    bad = runner.invoke(app, ["fl", "start", "-w", str(tmp_path), "--task", TINY, "--publish", "sometimes"])
+    assert bad.exit_code == ExitCode.USAGE
+
+
 def test_fl_status_and_export_read_the_run_dir(tmp_path):
     run = _run_dir(tmp_path)
+    run.write_publication("round-0001", {"state": "published", "name": "tiny", "version": 4, "path": "/x"})
     out = runner.invoke(app, ["fl", "status", "-w", str(tmp_path), "--format", "json"])
     assert out.exit_code == 0, out.output
     [summary] = json.loads(out.output)
     assert summary["run-id"] == run.run_id and summary["rounds-done"] == 1 and summary["accuracy"] == 0.8
+    assert summary["publish"] == "final" and summary["published"]["round-0001"]["version"] == 4
+    table = runner.invoke(app, ["fl", "status", "-w", str(tmp_path)])
+    assert "tiny v4" in table.output
+    detail = runner.invoke(app, ["fl", "status", run.run_id, "-w", str(tmp_path)])
+    assert "publish round-0001: published /x" in detail.output
 
     out = runner.invoke(app, ["fl", "status", run.run_id, "-w", str(tmp_path), "--format", "json"])
     data = json.loads(out.output)

@@ -51,3 +51,34 @@ def test_mistakes_name_their_key(tmp_path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(tmp_path, text)
     assert key in str(err.value)
+
+
+def test_pseudo_labels_and_drift_load(tmp_path) -> None:
+    cfg = load(tmp_path, "[samples]\npseudo-label-threshold = 0.95\npseudo-labels-per-minute = 0\n"
+                         '[drift]\nenabled = true\nmetric = "js"\nreference = 300\nwindow = 100\nthreshold = 0.1\n'
+                         "clear-ratio = 0.4\ncooldown-s = 60\nconfidence-bins = 5\n")
+    assert cfg.samples.pseudo_label_threshold == 0.95 and cfg.samples.pseudo_labels_per_minute == 0
+    d = cfg.drift
+    assert (d.enabled, d.metric, d.reference, d.window, d.threshold, d.clear_ratio, d.cooldown_s,
+            d.confidence_bins) == (True, "js", 300, 100, 0.1, 0.4, 60, 5)
+    defaults = load(tmp_path, "")
+    assert defaults.drift.enabled is None and defaults.samples.pseudo_label_threshold == 0.9
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[samples]\npseudo-label-threshold = 1.5\n", "samples/pseudo-label-threshold"),
+    ("[samples]\npseudo-labels-per-minute = -1\n", "samples/pseudo-labels-per-minute"),
+    ("[drift]\nwindow = 0\n", "drift/window"),
+    ("[drift]\nreference = 0\n", "drift/reference"),
+    ("[drift]\nthreshold = 0\n", "drift/threshold"),
+    ("[drift]\nclear-ratio = 1.0\n", "drift/clear-ratio"),
+    ("[drift]\ncooldown-s = -1\n", "drift/cooldown-s"),
+    ("[drift]\nconfidence-bins = 1\n", "drift/confidence-bins"),
+    ('[drift]\nmetric = "kl"\n', "drift/metric"),
+    ("[drift]\nwindows = 10\n", "drift/windows"),
+])
+def test_learning_mistakes_name_their_key(tmp_path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, text)
+    assert key in str(err.value)
+    assert "device.toml:" in str(err.value)  # with its file and line

@@ -372,6 +372,39 @@ def test_source_loss_and_recovery_become_health_events_in_the_outbox(tmp_path) -
     assert worker.snapshot().state == "ended"
 
 
+@needs_runtime
+def test_drift_against_the_stored_reference_lands_in_the_outbox_once_with_gauges(tmp_path) -> None:
+    from device_runtime.config import DriftConfig
+    from device_runtime.drift import DRIFT_DIR, Reference, save_reference
+
+    manifest = load_bundle(default_bundle_dir("edge")).manifest
+    n = len(manifest.labels)  # the stored reference: nothing but unsure pedestrians (the last class)
+    save_reference(tmp_path / "data" / DRIFT_DIR / "cam.json",
+                   Reference(manifest.version, (0,) * (n - 1) + (50,), (50,) + (0,) * 9))
+    cfg = replace(_config(tmp_path, "synthetic:downtown?seed=1"), drift=DriftConfig(enabled=True, reference=50,
+                                                                                      window=10))
+    cfg = replace(cfg, cameras=[replace(cfg.cameras[0], fps=0.0)])
+
+    async def body(node) -> None:
+        deadline = time.monotonic() + EVENTS_TIMEOUT_S
+        drift: list[Any] = []
+        while not drift and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            drift = [e for e in await asyncio.to_thread(node.outbox.list, 100000) if e.kind == "drift"]
+        assert len(drift) == 1, "no drift event within the timeout"
+        e = drift[0]
+        assert (e.camera_id, e.model_version, e.metric, e.reference_size, e.window_size) == (
+            "cam", manifest.version, "psi", 50, 10)
+        assert e.divergence >= e.threshold == 0.25 and e.distribution in ("classes", "confidence", "both")
+        values = metric_values((await asyncio.to_thread(node.metrics.render)).decode())
+        assert values["aiotwin_drift_active{camera=cam}"] == 1.0  # the episode goes on: reported once
+        assert values["aiotwin_drift_reports_total{camera=cam}"] == 1.0
+        assert max(values[f"aiotwin_drift_divergence{{camera=cam,distribution={d}}}"]
+                   for d in ("classes", "confidence")) >= 0.25 * 0.5
+
+    asyncio.run(_with_node(cfg, body))
+
+
 # -- identity -------------------------------------------------------------------------------------
 
 def _tree(root: Path, files: dict[str, bytes]) -> Path:

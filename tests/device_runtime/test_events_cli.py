@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from aiotwin.exitcodes import ExitCode
-from aiotwin.wire import CountEvent, HealthEvent, encode_event
+from aiotwin.wire import CountEvent, DriftEvent, HealthEvent, encode_event
 from device_runtime.outbox import OUTBOX_FILE, Outbox
 
 _CLI = [sys.executable, "-c", "from device_runtime.cli import main; main()", "events"]
@@ -90,3 +91,17 @@ def test_corrupt_outbox_is_a_clear_error(tmp_path) -> None:
     assert proc.returncode == ExitCode.DEVICE_OUTBOX_ERROR
     assert "corrupt or not an SQLite database" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_drift_events_in_the_table_and_json(tmp_path) -> None:
+    drift = DriftEvent(camera_id="north", model_version=4, distribution="confidence", divergence=0.31,
+                       class_divergence=0.02, confidence_divergence=0.31, metric="psi", threshold=0.25,
+                       reference_size=1000, window_size=500)
+    with Outbox.open(tmp_path / OUTBOX_FILE) as ob:
+        ob.put([drift])
+    proc = subprocess.run([*_CLI, "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    assert "confidence moved (psi 0.310, model v4)" in proc.stdout
+    proc = events_cli("--data-dir", str(tmp_path), "--format", "json")
+    assert json.loads(proc.stdout) == [json.loads(encode_event(drift))]

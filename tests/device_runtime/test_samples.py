@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from device_runtime._exceptions import SampleStoreError
-from device_runtime.samples import Sample, SampleStore
+from device_runtime.samples import Sample, SampleStore, plan_eviction
 
 LABELS = ["car", "bus", "truck"]
 
@@ -87,3 +87,83 @@ def test_a_reader_beside_the_writer_sees_labelled_samples_and_cannot_write(tmp_p
             reader.close()
     finally:
         writer.close()
+
+
+# -- balanced per-class eviction ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sizes", "oldest", "n", "expected"), [
+    # unlabelled rows go first, oldest first, whatever the class sizes
+    ({None: 2, "car": 5}, {None: [7, 3], "car": [1, 2]}, 2, [7, 3]),
+    # then the biggest class loses its oldest, one row at a time, levelling the classes
+    ({"car": 3, "bus": 1}, {"car": [2, 4, 6], "bus": [1]}, 2, [2, 4]),
+    # a tie goes to the class whose oldest row is older (FIFO when balanced)
+    ({"car": 2, "bus": 2}, {"car": [3, 4], "bus": [1, 2]}, 3, [1, 3, 2]),
+    # unlabelled first, then the biggest class
+    ({None: 1, "car": 2, "bus": 1}, {None: [9], "car": [1, 5], "bus": [2]}, 2, [9, 1]),
+    # never more rows than there are
+    ({"car": 1}, {"car": [1]}, 3, [1]),
+])
+def test_plan_eviction(sizes, oldest, n, expected) -> None:
+    assert plan_eviction(sizes, oldest, n) == expected
+
+
+def test_full_store_evicts_from_the_biggest_class_and_keeps_rare_ones(tmp_path) -> None:
+    with SampleStore(tmp_path / "s.sqlite3", max_samples=4) as store:
+        store.add(crop(1), sample("bus", track=0))
+        for i in range(1, 6):
+            store.add(crop(1), sample("car", track=i))
+        assert [(s.label, s.track_id) for s, _ in store.rows()] == [("bus", 0), ("car", 3), ("car", 4), ("car", 5)]
+        store.add(crop(1), sample(None, track=6))  # unlabelled: the first to go
+        store.add(crop(1), sample("truck", track=7))
+        assert [(s.label, s.track_id) for s, _ in store.rows()] == [
+            ("bus", 0), ("car", 4), ("car", 5), ("truck", 7)]
+        assert store.evicted == 4
+
+
+def test_counts_and_entries(tmp_path) -> None:
+    with SampleStore(tmp_path / "s.sqlite3") as store:
+        sid = store.add(crop(3), sample("car"))
+        store.add(crop(4), sample("car", "pseudo"))
+        store.add(crop(5), sample(None))
+        assert store.counts() == [(None, "edge", 1), ("car", "edge", 1), ("car", "pseudo", 1)]
+        entries = store.entries()
+        assert entries[0][0] == sid and entries[0][2][:8] == b"\x89PNG\r\n\x1a\n"
+        assert [e[1].label_source for e in store.entries("pseudo")] == ["pseudo"]
+
+
+def test_apply_labels_is_one_transaction_and_reports_missing_ids(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SampleStore(path, max_samples=3) as store:
+        a = store.add(crop(1), sample("car", track=1))
+        b = store.add(crop(2), sample("car", track=2))
+        manual = Sample("import", -1, "bicycle", "manual", 1.0, "manual-import", 0)
+        changes = store.apply_labels({a: "bus", "f" * 32: "car"}, [(crop(9), manual), (crop(8), manual)])
+        assert changes.relabelled == (a,) and changes.missing == ("f" * 32,) and len(changes.added) == 2
+        assert changes.evicted == 1  # 4 rows > 3: a bicycle goes (bicycle 2 > bus 1 = car 1)
+        assert sorted((s.label, s.label_source) for s, _ in store.rows()) == [
+            ("bicycle", "manual"), ("bus", "manual"), ("car", "edge")]
+        assert b in {e[0] for e in store.entries()}
+        before = store.counts()
+        with pytest.raises(SampleStoreError, match="cannot encode"):
+            store.apply_labels({b: "bus"}, [(np.zeros((0, 0, 3), np.uint8), manual)])
+        assert store.counts() == before
+
+        def fail(conn):
+            raise SampleStoreError("disk full")
+
+        monkeypatch.setattr(store, "_evict", fail)  # fails after the updates and inserts ran
+        with pytest.raises(SampleStoreError, match="disk full"):
+            store.apply_labels({b: "bus"}, [(crop(7), manual)])
+        assert store.counts() == before  # rolled back
+
+
+def test_a_guest_writer_works_beside_the_daemon_s_writer(tmp_path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with SampleStore(path) as daemon:
+        sid = daemon.add(crop(1), sample("car"))
+        with SampleStore(path, guest=True) as guest:  # no flock: label import beside a running node
+            assert guest.apply_labels({sid: "truck"}, []).relabelled == (sid,)
+        daemon.add(crop(2), sample("bus"))
+        assert [s.label for s, _ in daemon.rows()] == ["truck", "bus"]
+    with pytest.raises(SampleStoreError, match="no data dir"):
+        SampleStore(tmp_path / "nope" / "s.sqlite3", guest=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from aiotwin.fl import decode_update
-from aiotwin.flower import EdgeJobFailed, JobQueue
+from aiotwin.flower import EdgeJobFailed, JobQueue, load_weights
 from aiotwin.flower.cloud import REC_EDGE, EdgeRequest, bridge_reply, submit_to_bridge, wait_bridge
 from aiotwin.flower.host import JobResult
 from aiotwin.flower.protocol import TrainInstruction
@@ -148,6 +148,38 @@ def test_a_restarted_coordinator_resumes_after_the_last_completed_round(tmp_path
     assert sorted(set(seen)) == [(2, "4"), (3, "5")] and status["version"] == "6"
     assert [r["round"] for r in run.read_rounds()] == [1, 2, 3]
     assert len(run.read_metrics()) == 3
+    [final] = run.publish_requests()  # publish = "final": the last model is handed to the daemon
+    assert (final.round, final.version) == (3, "6")
+    assert np.allclose(flat(load_weights(final.weights)), flat(load_weights(run.path / "result.npz")))
+    assert status["publish_error"] is None
+
+
+def test_with_every_round_each_aggregated_model_is_handed_over(tmp_path, npz):
+    # round 1: gateways 1 and 2 make the quorum (2 of 3); round 2: gateway 2 is stale, no quorum, no new model
+    behaviour = {1: gateway(npz[0]), 2: gateway(npz[1], version="3"), 3: lambda i, w, n: None}
+    loop, _, initial, run, _ = _loop(tmp_path, behaviour, _job(publish="every-round"))
+    out = loop.run_rounds(initial)
+    assert [r.aggregated for r in loop.records] == [True, False]
+    [request] = run.publish_requests()
+    assert (request.round, request.version, request.key) == (1, "4", "round-0001")
+    assert np.allclose(flat(load_weights(request.weights)), flat(out))
+    assert [r.key for r in run.unsettled_requests()] == ["round-0001"]
+    run.write_publication("round-0001", {"state": "skipped", "reason": "test"})
+    assert run.unsettled_requests() == []
+
+    none_loop, _, initial, none_run, _ = _loop(tmp_path / "none", behaviour, _job(publish="none", rounds=1))
+    none_loop.run_rounds(initial)
+    assert none_loop.records[0].aggregated and none_run.publish_requests() == []
+
+
+def test_publish_options_are_checked():
+    with pytest.raises(ValueError, match="publish must be one of final, every-round, none"):
+        _job(publish="always")
+    with pytest.raises(ValueError, match=r"unknown variant\(s\) \['onnx-int4'\]"):
+        _job(publish_variants=("onnx-fp32", "onnx-int4"))
+    with pytest.raises(ValueError, match="at least one variant"):
+        _job(publish_variants=())
+    assert _job(publish="none", publish_variants=()).publish == "none"
 
 
 def test_timeouts_must_be_ordered():

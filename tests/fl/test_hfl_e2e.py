@@ -98,17 +98,18 @@ async def _run(tmp_path, env):
                      *(g.supernode.pid for g in gateways), *(c.pid for c in cameras)):
             pids += [proc, *descendants(proc)] if proc else []
         result = await coord.run_job(job, initial)
+        published = await coord.wait_published(result.run_id, timeout_s=60.0)
     finally:
         for cam in cameras:
             await cam.shutdown()
         for g in gateways:
             await g.shutdown()
         await coord.shutdown()
-    return initial, result, pids
+    return initial, result, pids, published
 
 
 def test_two_tier_federation_improves_the_global_model(tmp_path, flower_env):
-    initial, result, pids = asyncio.run(_run(tmp_path, flower_env))
+    initial, result, pids, published = asyncio.run(_run(tmp_path, flower_env))
 
     assert result.status["state"] == "done" and result.aggregated_rounds == 2, result.status
     assert result.status["version"] == "5"
@@ -136,6 +137,10 @@ def test_two_tier_federation_improves_the_global_model(tmp_path, flower_env):
     record = run.read_record()
     assert record["round-seeds"] == [7001, 7002] and record["job"]["local-rounds"] == 1
     assert record["edge-request"]["bridge-timeout-s"] < record["job"]["deadline-s"] < record["message-ttl-s"]
+
+    # publish = "final" (the default): the daemon tried; the numpy task has no bundle export, the run stays done
+    assert published["round-0002"]["state"] == "skipped" and "no bundle export" in published["round-0002"]["reason"]
+    assert run.read_status()["state"] == "done"
 
     report = export_run(run, tmp_path / "export")
     with np.load(report["weights"]) as data:

@@ -3,16 +3,22 @@
 It implements :class:`aiotwin.models.task.Task`, so the federation runs it exactly like the
 vehicle classifier; being numpy-only keeps every cold ClientApp process fast. Created as
 ``load_task("tests.fl.tiny_task:TinyTask", seed=…, classes=6)``.
+
+:func:`slow_samples` is a sample source (node-config ``sample-source``) that stalls a node inside
+its first round, so the failure tests can kill it mid-round at a known moment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aiotwin.flower.samples import npz_samples
 from aiotwin.models.errors import WeightsMismatch
 
 GRID = 4
@@ -89,3 +95,16 @@ class TinyTask:
     def export(self, out_dir: Path, variants: Sequence[str], calibration_store: Any, *,
                holdout: Any = None) -> Any:
         raise NotImplementedError("the tiny test task has no bundle export")
+
+
+def slow_samples(node_config: Mapping[str, Any], labels: Sequence[str], size: tuple[int, int]) -> Any:
+    """``slow-npz``'s samples; the first call writes ``slow-mark`` (its pid) and then waits ``slow-s``.
+
+    The mark appears while the node's ClientApp is inside its round: a test kills the node then.
+    Later calls (the mark exists) load at once.
+    """
+    mark = Path(str(node_config["slow-mark"]))
+    if not mark.exists():
+        mark.write_text(f"{os.getpid()}\n", encoding="ascii")
+        threading.Event().wait(float(node_config.get("slow-s", 60.0)))
+    return npz_samples(Path(str(node_config["slow-npz"])))

@@ -65,3 +65,13 @@ def test_importing_the_models_package_does_not_import_torch():
             "print(','.join(m for m in ('torch', 'onnx', 'litert_torch', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_small_store_gets_a_smaller_batch_but_enough_steps():
+    pytest.importorskip("torch")
+    from aiotwin.models.train import MIN_BATCH, MIN_STEPS_PER_EPOCH, batch_size_for
+
+    assert batch_size_for(12_000, 128) == 128  # the recipe's big store keeps its batch
+    assert batch_size_for(400, 128) == 400 // MIN_STEPS_PER_EPOCH
+    assert batch_size_for(50, 128) == MIN_BATCH  # never below MIN_BATCH …
+    assert batch_size_for(50, 8) == 8  # … unless configured smaller

@@ -143,3 +143,44 @@ def test_class_weights_favour_rare_classes():
     assert w[1] > w[0]
     assert w[3] == 0
     assert class_weights(np.array([0, 1]), 2, 0.0) is None
+
+
+def test_train_overrides_come_as_json_friendly_kwargs():
+    task = load_task(TASK_REF, arch="edge", train={"optimizer": "sgd", "lr": 0.01, "freeze_bn": True, "epochs": 2})
+    cfg = task.train_config
+    assert (cfg.optimizer, cfg.lr, cfg.freeze_bn, cfg.epochs) == ("sgd", 0.01, True, 2)
+    assert cfg.batch_size == TrainConfig().batch_size  # the rest stays the recipe's
+
+
+@pytest.mark.parametrize(("train", "message"), [
+    ({"learning_rate": 0.1}, "unknown training setting"),
+    ({"lr": "fast"}, "'lr' must be float"),
+    ({"freeze_bn": 1}, "'freeze_bn' must be bool"),
+    ({"optimizer": "adagrad"}, "'optimizer' must be one of"),
+])
+def test_bad_train_overrides_are_a_config_error(train, message):
+    from aiotwin.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_task(TASK_REF, arch="edge", train=train)
+
+
+def test_frozen_batchnorm_keeps_its_running_statistics(toy):
+    frozen = _task()
+    frozen.train_config = replace(FAST, freeze_bn=True)
+    before = {k: v.clone() for k, v in frozen.net.state_dict().items() if "running" in k}
+    frozen.train(toy, 1)
+    after = frozen.net.state_dict()
+    assert all(np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
+    free = _task()
+    free.train(toy, 1)
+    moved = free.net.state_dict()
+    assert any(not np.array_equal(before[k].numpy(), moved[k].numpy()) for k in before)
+
+
+def test_sgd_trains_too(toy):
+    task = _task()
+    task.train_config = replace(FAST, optimizer="sgd", lr=0.01)
+    w0 = task.get_weights()
+    task.train(toy, 1)
+    assert any(not np.array_equal(a, b) for a, b in zip(w0, task.get_weights(), strict=True))

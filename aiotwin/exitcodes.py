@@ -43,6 +43,7 @@ class ExitCode(IntEnum):
     GATEWAY_ENGINE_FAILED = 203
     GATEWAY_MDNS_UNAVAILABLE = 204
     GATEWAY_DOCTOR_MISSING = 205
+    GATEWAY_FL_FAILED = 206
 
     COORDINATOR_NOT_RUNNING = 150
     COORDINATOR_RUN_NOT_FOUND = 151
@@ -78,6 +79,8 @@ EXIT_HELP: dict[ExitCode, str] = {
     ExitCode.GATEWAY_ENGINE_FAILED: "The inference runtime could not load or run the served model variant.",
     ExitCode.GATEWAY_MDNS_UNAVAILABLE: "mDNS cannot start on the chosen interfaces; fix multicast or pass --no-mdns.",
     ExitCode.GATEWAY_DOCTOR_MISSING: "gateway doctor --expect-all found a missing inference backend or no bundle.",
+    ExitCode.GATEWAY_FL_FAILED: "The gateway's federated learning (edge SuperLink, ServerApp, cloud SuperNode) did not "
+    "start; see DATA_DIR/fl/.",
     ExitCode.COORDINATOR_NOT_RUNNING: "No coordinator serves this work dir; run aiotwin-coordinator start first.",
     ExitCode.COORDINATOR_RUN_NOT_FOUND: "No FL run with that id under the work dir; see aiotwin-coordinator fl status.",
     ExitCode.COORDINATOR_RUN_FAILED: "The FL run failed (or did not finish within --timeout-s); see fl status RUN.",

@@ -266,7 +266,7 @@ class FlConfig:
     The SuperNode dials the SuperLink over TLS, verified with ``root-certificates`` (the CA of the
     gateway's SuperLink certificate), and authenticates with the node's own Flower key
     (``auth-key``, default ``<data-dir>/fl/keys/flwr-node``, created on first start; its ``.pub``
-    must be registered at the gateway: ``python -m gateway.fl register-node``). ``insecure = true``
+    must be registered at the gateway: ``aiotwin-gateway fl register-node``). ``insecure = true``
     (plain HTTP, no key) is an explicit opt-in for local experiments.
     """
 

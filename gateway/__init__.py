@@ -1,13 +1,15 @@
 """aiotwin gateway role: QoS-aware router (QEdgeProxy), inference instances, CoAP ingress, FL aggregation.
 
 Importing this package is light: it loads only the error classes. Subpackages (``gateway.router``,
-``gateway.serve``, ``gateway.transports``, ``gateway.uplink``) are imported explicitly.
+``gateway.serve``, ``gateway.transports``, ``gateway.uplink``, ``gateway.fl``) are imported explicitly.
 """
 
 from gateway._exceptions import (
     BodyTooLarge,
     DeadlineExceeded,
     DiscoveryError,
+    FederationError,
+    FederationStartFailed,
     GatewayError,
     InferRequestError,
     InstanceOverloaded,
@@ -17,6 +19,7 @@ from gateway._exceptions import (
     InvalidServeConfig,
     MalformedInput,
     MdnsUnavailable,
+    NodeKeyRejected,
     NoInstancesError,
     NoServableVariant,
     PortInUse,
@@ -39,6 +42,8 @@ __all__ = [
     "BodyTooLarge",
     "DeadlineExceeded",
     "DiscoveryError",
+    "FederationError",
+    "FederationStartFailed",
     "GatewayError",
     "InferRequestError",
     "InstanceOverloaded",
@@ -50,6 +55,7 @@ __all__ = [
     "MdnsUnavailable",
     "NoInstancesError",
     "NoServableVariant",
+    "NodeKeyRejected",
     "PortInUse",
     "RoutedRequestError",
     "RouterError",

@@ -30,11 +30,16 @@ Tree::
         ├── UplinkError               base of the CoAP uplink's errors (``gateway.uplink``)
         │   ├── UplinkStoreError      the event store cannot be opened, is in use, or a write failed
         │   └── UplinkBindError       the CoAP UDP port cannot be bound
-        └── DiscoveryError            base of the mDNS advertiser's and browser's errors
-            ├── MdnsUnavailable       the mDNS sockets cannot be opened (no multicast interface);
-            │                         also an aiotwin.MdnsSocketError
-            └── TxtRecordError        a discovered TXT record is malformed (the browser ignores it);
-                                      also an aiotwin.TxtMalformed (a ValueError)
+        ├── DiscoveryError            base of the mDNS advertiser's and browser's errors
+        │   ├── MdnsUnavailable       the mDNS sockets cannot be opened (no multicast interface);
+        │   │                         also an aiotwin.MdnsSocketError
+        │   └── TxtRecordError        a discovered TXT record is malformed (the browser ignores it);
+        │                             also an aiotwin.TxtMalformed (a ValueError)
+        └── FederationError           base of the gateway's federated-learning errors (``[fl]``, ``fl`` verbs)
+            ├── FederationStartFailed the edge SuperLink/ServerApp, the bridge or the cloud-tier SuperNode
+            │                         did not start (``aiotwin-gateway start`` exits, FL and all)
+            └── NodeKeyRejected       ``fl register-node``: the key file or name is unusable (missing, not
+                                      an OpenSSH ECDSA key, already authorized under another name)
 """
 
 from __future__ import annotations
@@ -177,10 +182,24 @@ class TxtRecordError(DiscoveryError, TxtMalformed):
     """A TXT record of ``_aiotwin-infer._tcp`` is malformed; browsers ignore the instance."""
 
 
+class FederationError(GatewayError):
+    """Base of the gateway's federated-learning errors (its edge aggregator and cloud-tier node)."""
+
+
+class FederationStartFailed(FederationError):
+    """The gateway's FL part (edge SuperLink + ServerApp, bridge, cloud-tier SuperNode) did not start."""
+
+
+class NodeKeyRejected(FederationError):
+    """A camera's Flower key cannot be authorized: missing or malformed file, bad name, duplicate key."""
+
+
 __all__ = [
     "BodyTooLarge",
     "DeadlineExceeded",
     "DiscoveryError",
+    "FederationError",
+    "FederationStartFailed",
     "GatewayError",
     "InferRequestError",
     "InstanceOverloaded",
@@ -192,6 +211,7 @@ __all__ = [
     "MdnsUnavailable",
     "NoInstancesError",
     "NoServableVariant",
+    "NodeKeyRejected",
     "PortInUse",
     "RoutedRequestError",
     "RouterError",

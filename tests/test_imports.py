@@ -35,8 +35,13 @@ def test_role_imports_in_fresh_interpreter_without_heavy_backends(role):
         "from device_runtime.config import load_device_config\nfrom pathlib import Path\n"
         "import tempfile,os\nd=tempfile.mkdtemp()\np=Path(d)/'d.toml'\n"
         "p.write_text('[[cameras]]\\nid=\"a\"\\nsource=\"synthetic:downtown\"\\n')\nload_device_config(p)",
+        "from gateway.cli import app\nimport sys\nsys.argv=['aiotwin-gateway','--help']\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass",
+        "from gateway.config import load_fl_file, validate_fl\nfrom pathlib import Path\n"
+        "import tempfile\nd=tempfile.mkdtemp()\np=Path(d)/'g.toml'\n"
+        "p.write_text('[fl]\\nenabled=true\\ncoordinator=\"h:1\"\\ninsecure=true\\n')\nvalidate_fl(load_fl_file(p), p)",
     ],
-    ids=["device-help", "aiotwin-help", "config-load"],
+    ids=["device-help", "aiotwin-help", "config-load", "gateway-help", "gateway-fl-config-load"],
 )
 def test_help_and_config_loading_import_no_heavy_backend(code):
     assert _heavy_after(code) == []

@@ -11,7 +11,7 @@ memory, so an aggregation host also keeps them on disk:
   registers every key in it each time its SuperLink (re)starts.
 - :func:`register_key`: one registration against a running SuperLink, through the ``flwr`` CLI
   (the public way; it reads the connection from ``$FLWR_HOME/config.toml``). Returns Flower's node id.
-- :func:`authorize_node`: both, the scriptable step behind ``python -m gateway.fl register-node``
+- :func:`authorize_node`: both, the scriptable step behind ``aiotwin-gateway fl register-node``
   and ``aiotwin-coordinator fl register-gateway`` (and later the enrolment flow, or re-homing a
   node to another gateway).
 """

@@ -221,7 +221,7 @@ def fl_export(
 @fl_app.command("register-gateway")
 def fl_register_gateway(
     public_key: Annotated[Path, _Opt("--public-key", help="The gateway's Flower public key (OpenSSH ECDSA, "
-                                     "`python -m gateway.fl node-key`).")],
+                                     "`aiotwin-gateway fl node-key`).")],
     name: Annotated[str | None, _Opt("--name", help="The gateway's id (default: the key file's name).")] = None,
     work_dir: Annotated[Path, _WORK] = DEFAULT_WORK_DIR,
     offline: Annotated[bool, _Opt("--offline", help="Only store it: registered when the SuperLink starts.")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiotwin.clitools import register_verbs
 from gateway.cli._app import app
 
-register_verbs(__name__, ("start", "serve", "doctor"))
+register_verbs(__name__, ("start", "serve", "doctor", "fl"))
 
 
 def main() -> None:

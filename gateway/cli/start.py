@@ -1,8 +1,10 @@
-"""``aiotwin-gateway start``: run the QEdgeProxy router (SIGTERM → clean shutdown, exit 0).
+"""``aiotwin-gateway start``: run the gateway daemon (SIGTERM → clean shutdown, exit 0).
 
-Options override the ``[router]`` table of ``--config`` (when given) field by field; ``--instance``
-adds to the configured ``[[router.instances]]``. The router package is imported inside the verb, so
-``--help`` stays light.
+The QEdgeProxy router, the devices' CoAP uplink and, with ``[fl]`` on, the gateway's FL role
+(:mod:`gateway.daemon`). Options override the ``[router]`` and ``[fl]`` tables of ``--config``
+(when given) field by field; ``--instance`` adds to the configured ``[[router.instances]]``;
+``--fl-coordinator`` turns FL on unless ``--no-fl``. The router and FL packages are imported inside
+the verb, so ``--help`` stays light.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from typing import Annotated, Any
 import click
 import typer
 
-from gateway.cli._app import app, guarded
+from gateway.cli._app import DEFAULT_DATA_DIR, app, guarded
+from gateway.config import FL_DIR, FlConfig
 from gateway.router.config import RouterConfig
 from gateway.router.factory import POLICIES
 from gateway.router.http_config import DEFAULT_ROUTER_PORT, DEFAULT_UPSTREAM_TIMEOUT_MS, StaticInstance
 from gateway.uplink import DEFAULT_COAP_PORT, EVENTS_FILE
 
 _Opt = typer.Option
-DEFAULT_DATA_DIR = Path("/var/lib/aiotwin-gateway")
 
 
 class LogLevel(StrEnum):
@@ -55,6 +57,14 @@ def build_config(base: RouterConfig, http: dict[str, Any], mdns: dict[str, Any],
                    instances=base.instances + extra, seed=base.seed if seed is None else seed)
 
 
+def build_fl_config(base: FlConfig, *, enabled: bool | None, coordinator: str | None, port: int | None,
+                    insecure: bool) -> FlConfig:
+    """``base`` with the FL options that were given; ``--fl-coordinator`` turns FL on unless ``--no-fl``."""
+    on = enabled if enabled is not None else base.enabled or coordinator is not None
+    return replace(base, enabled=on, coordinator=coordinator or base.coordinator,
+                   port=base.port if port is None else port, insecure=base.insecure or insecure)
+
+
 @app.command()
 def start(  # noqa: PLR0917 - typer maps parameters to options
     config: Annotated[Path | None, _Opt("--config", "-c", help="gateway.toml; its \\[router] table is the base.")]
@@ -82,16 +92,24 @@ def start(  # noqa: PLR0917 - typer maps parameters to options
     coap_host: Annotated[str, _Opt("--coap-host", help="UDP address of the uplink.")] = "::",
     coap_port: Annotated[int, _Opt("--coap-port", min=0, max=65535, help="UDP port of the uplink (0: a free "
                                    "port).")] = DEFAULT_COAP_PORT,
-    data_dir: Annotated[Path, _Opt("--data-dir", help="Where the uplink keeps the devices' events "
-                                   f"({EVENTS_FILE}).")] = DEFAULT_DATA_DIR,
-    node_id: Annotated[str | None, _Opt("--node-id", help="This gateway's id (mDNS name, /cfg); default: "
-                                        "the host name.")] = None,
+    data_dir: Annotated[Path, _Opt("--data-dir", help=f"The uplink's event store ({EVENTS_FILE}) and the FL "
+                                   f"work dir ({FL_DIR}/).")] = DEFAULT_DATA_DIR,
+    node_id: Annotated[str | None, _Opt("--node-id", help="This gateway's id (mDNS name, /cfg, FL gateway "
+                                        "id); default: the host name.")] = None,
+    fl: Annotated[bool | None, _Opt("--fl/--no-fl", help="Run the gateway's federated learning (\\[fl]; "
+                                    "default: its enabled, or on with --fl-coordinator).")] = None,
+    fl_coordinator: Annotated[str | None, _Opt("--fl-coordinator", metavar="HOST:PORT",
+                                               help="The coordinator's SuperLink (turns FL on).")] = None,
+    fl_port: Annotated[int | None, _Opt("--fl-port", min=1, max=65535, help="Port of the edge SuperLink that "
+                                        "cameras dial (default: \\[fl] port, else 9092).")] = None,
+    fl_insecure: Annotated[bool, _Opt("--fl-insecure", help="FL over plain HTTP without node keys, both tiers "
+                                      "(local experiments only).")] = False,
 ) -> None:
-    """Route POST /v1/infer/{model} to inference instances by QoS; GET /v1/qos/{client}, /v1/instances, /metrics."""
+    """The gateway: QoS router (POST /v1/infer/{model}, /v1/qos/{client}, /metrics), CoAP uplink, FL if enabled."""
 
     def body() -> int:
-        from gateway.config import load_router_file
-        from gateway.daemon import UplinkOptions, sync_main
+        from gateway.config import load_fl_file, load_router_file, validate_fl
+        from gateway.daemon import FlOptions, UplinkOptions, sync_main
 
         if log_level is not None:
             logging.getLogger().setLevel(log_level.value)
@@ -99,13 +117,18 @@ def start(  # noqa: PLR0917 - typer maps parameters to options
         cfg = build_config(base, {"host": host, "port": port, "timeout_ms": timeout_ms},
                            {"enabled": mdns, "interfaces": tuple(mdns_interface) if mdns_interface else None},
                            instance, seed)
+        fl_cfg = build_fl_config(load_fl_file(config) if config is not None else FlConfig(), enabled=fl,
+                                 coordinator=fl_coordinator, port=fl_port, insecure=fl_insecure)
+        validate_fl(fl_cfg, config)
+        node = node_id or default_node_id()
         uplink = None
         if coap:
-            uplink = UplinkOptions(data_dir, node_id or default_node_id(), coap_host, coap_port,
-                                   advertise=cfg.mdns.enabled, interfaces=cfg.mdns.interfaces)
-        return int(sync_main(cfg, policy=policy, uplink=uplink))
+            uplink = UplinkOptions(data_dir, node, coap_host, coap_port, advertise=cfg.mdns.enabled,
+                                   interfaces=cfg.mdns.interfaces)
+        fl_opts = FlOptions(fl_cfg, data_dir / FL_DIR, node) if fl_cfg.enabled else None
+        return int(sync_main(cfg, policy=policy, uplink=uplink, fl=fl_opts))
 
     guarded(body)
 
 
-__all__ = ["LogLevel", "build_config", "start"]
+__all__ = ["LogLevel", "build_config", "build_fl_config", "default_node_id", "start"]

@@ -5,14 +5,13 @@ ServerApp, the bridge, and a cloud-tier SuperNode pointed at the coordinator
 (:class:`gateway.fl.GatewayFederation`). ``run`` is one edge-tier job on its own: it starts the
 SuperLink and the edge ServerApp, waits for ``--min-nodes`` SuperNodes, runs the job and writes a
 JSON summary (run id, run directory, per-round accepted/rejected/missing, holdout accuracy) to
-stdout. Until ``aiotwin-gateway start`` runs these, this is how to drive them (docs/fl.md).
+stdout. A deployed gateway runs the same federation from ``aiotwin-gateway start`` (``[fl]``);
+these verbs are for a federation without the router and uplink, and for experiments (docs/fl.md).
 
 Both SuperLink verbs serve TLS (``--ssl-ca-certfile/--ssl-certfile/--ssl-keyfile``) with SuperNode
-authentication, or plain HTTP with ``--insecure`` (local experiments). ``register-node`` authorizes
-a camera's Flower public key at this gateway's SuperLink (stored under the work dir, registered
-now if the SuperLink runs, and again whenever it starts); ``node-key`` creates (once) and prints
-the gateway's own cloud-tier key, which the coordinator registers (``aiotwin-coordinator fl
-register-gateway``).
+authentication, or plain HTTP with ``--insecure`` (local experiments). ``register-node`` and
+``node-key`` are ``aiotwin-gateway fl register-node|node-key`` (one implementation,
+:mod:`gateway.fl._admin`) for a ``--work-dir`` of ``run`` or ``serve`` instead of a data dir.
 """
 
 from __future__ import annotations
@@ -28,20 +27,13 @@ from typing import Any
 from aiotwin._exceptions import AiotwinError
 from aiotwin.fl import RULES, AggregationConfig
 from aiotwin.flower import EdgeJob, load_weights
-from aiotwin.flower.auth import authorize_node
-from aiotwin.flower.pki import ServerTls, write_node_key
+from aiotwin.flower.pki import ServerTls
 from aiotwin.lifecycle import run_daemon
 from aiotwin.models.task import Weights, load_task
+from gateway.config import FlConfig, validate_fl
+from gateway.fl._admin import edge_dir, node_key, register_node
 from gateway.fl.aggregator import DEFAULT_SUPERLINK_PORT, EdgeAggregator, EdgeAggregatorConfig
-from gateway.fl.cloud import (
-    CLOUD_DIR,
-    CLOUD_KEY,
-    DEFAULT_CLOUD_RUNTIME_PORT,
-    EDGE_DIR,
-    EdgeDefaults,
-    FederationConfig,
-    GatewayFederation,
-)
+from gateway.fl.cloud import DEFAULT_CLOUD_RUNTIME_PORT, FederationConfig, GatewayFederation
 
 _LOG = logging.getLogger("gateway.fl")
 
@@ -117,29 +109,24 @@ def _tls(args: argparse.Namespace) -> ServerTls | None:
 
 
 def _register(args: argparse.Namespace) -> int:
-    work = args.work_dir.resolve()
-    host_dir = work / EDGE_DIR if (work / EDGE_DIR).is_dir() else work  # `serve` keeps its SuperLink in edge/
-    reg = authorize_node(host_dir, args.public_key, name=args.name, live=not args.offline)
-    out = {"name": reg.name, "stored": str(reg.public_key), "node-id": reg.node_id, "note": reg.error}
+    out = register_node(edge_dir(args.work_dir), args.public_key, name=args.name, offline=args.offline)
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
 
 def _node_key(args: argparse.Namespace) -> int:
-    files = write_node_key(args.work_dir.resolve() / CLOUD_DIR / "keys", name=CLOUD_KEY)
-    sys.stdout.write(f"{files.public}\n")
+    sys.stdout.write(f"{node_key(args.work_dir)}\n")
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    edge = EdgeDefaults(min_nodes=args.min_nodes, wait_nodes_s=args.wait_nodes_s,
-                        holdout_npz=args.holdout_npz.resolve() if args.holdout_npz else None)
-    if not args.insecure and args.coordinator_ca is None:
-        raise ValueError("serve needs --coordinator-ca (the CA of the coordinator's SuperLink) or --insecure")
-    config = FederationConfig(args.work_dir.resolve(), args.coordinator, args.gateway_id, host=args.host,
-                              port=args.port, cloud_runtime_port=args.cloud_runtime_port, edge=edge,
-                              tls=_tls(args), insecure=args.insecure,
-                              coordinator_ca=args.coordinator_ca.resolve() if args.coordinator_ca else None)
+    cfg = FlConfig(enabled=True, coordinator=args.coordinator, gateway_id=args.gateway_id, host=args.host,
+                   port=args.port, cloud_runtime_port=args.cloud_runtime_port, min_nodes=args.min_nodes,
+                   wait_nodes_s=args.wait_nodes_s, holdout_npz=args.holdout_npz, ssl_ca_certfile=args.ssl_ca_certfile,
+                   ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile, coordinator_ca=args.coordinator_ca,
+                   insecure=args.insecure)
+    validate_fl(cfg)  # the checks of [fl] in gateway.toml (keys named as there)
+    config = FederationConfig.from_config(cfg, args.work_dir, args.gateway_id)
     return int(asyncio.run(run_daemon(GatewayFederation(config), name="gateway federation", logger=_LOG)))
 
 

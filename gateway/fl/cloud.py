@@ -9,7 +9,10 @@ the ClientApp's reply. Gateway-local settings override the request: the cameras 
 
 :class:`GatewayFederation` is the whole FL part of a gateway: the edge aggregator, the bridge and a
 supervised cloud-tier SuperNode (:class:`aiotwin.flower.supernode.SuperNodeSupervisor`) whose
-node config names the bridge. ``python -m gateway.fl serve`` runs it until SIGTERM.
+node config names the bridge. ``aiotwin-gateway start`` runs it under ``<data-dir>/fl/`` when ``[fl]``
+is on (:class:`FederationConfig.from_config`), ``python -m gateway.fl serve`` on its own. Once up it
+writes ``federation.json`` (gateway id, edge SuperLink, coordinator, pid), which
+``aiotwin-gateway fl status`` reads.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,11 +30,12 @@ from typing import Any
 
 from aiotwin._exceptions import AiotwinError
 from aiotwin.flower.cloud import NODE_BRIDGE_DIR, NODE_GATEWAY_ID, finish_bridge_job
-from aiotwin.flower.job import DEFAULT_WAIT_NODES_S, EdgeJob, JobQueue, RunDir, load_weights
+from aiotwin.flower.job import DEFAULT_WAIT_NODES_S, EdgeJob, JobQueue, RunDir, load_weights, write_json
 from aiotwin.flower.pki import NodeKey, ServerTls, write_node_key
 from aiotwin.flower.supernode import SuperNodeSupervisor
 from aiotwin.lifecycle import TaskSet
 from aiotwin.retry import Backoff
+from gateway.config import FlConfig
 from gateway.fl.aggregator import DEFAULT_SUPERLINK_PORT, EdgeAggregator, EdgeAggregatorConfig
 
 _LOG = logging.getLogger("gateway.fl.cloud")
@@ -43,6 +48,13 @@ BRIDGE_POLL_S = 0.25  # how soon a queued global round starts on this gateway
 BRIDGE_BEAT_S = 1.0  # heartbeat period (the ClientApp treats a beat older than 30 s as a dead bridge)
 BRIDGE_MARGIN_S = 2.0  # the edge job gives up this much before the bridge timeout: the error still gets out
 DEFAULT_CLOUD_RUNTIME_PORT = 9095
+FEDERATION_FILE = "federation.json"  # <work>/federation.json: what runs where (``fl status``)
+
+
+def cloud_key(work_dir: Path) -> NodeKey:
+    """The gateway's Flower key at the coordinator, under a federation's ``work_dir``."""
+    keys = work_dir / CLOUD_DIR / "keys"
+    return NodeKey(keys / CLOUD_KEY, keys / f"{CLOUD_KEY}.pub")
 
 
 @dataclass(frozen=True)
@@ -67,9 +79,11 @@ class CloudBridge:
         self.defaults = defaults or EdgeDefaults()
         self.served = 0
         self._tasks = TaskSet()
+        self._prepared = False
 
     async def start(self) -> None:
         await asyncio.to_thread(self._prepare)
+        self._prepared = True
         self._tasks.spawn(self._async_beat(), name="bridge-beat")
         self._tasks.spawn(self._async_serve(), name="bridge-serve")
 
@@ -118,7 +132,8 @@ class CloudBridge:
 
     async def shutdown(self) -> None:
         await self._tasks.close()
-        await asyncio.to_thread(self.queue.heartbeat, nodes=[], state="stopped")
+        if self._prepared:
+            await asyncio.to_thread(self.queue.heartbeat, nodes=[], state="stopped")
 
 
 def _read(run: RunDir) -> tuple[EdgeJob, dict[str, Any]]:
@@ -145,8 +160,20 @@ class FederationConfig:
     @property
     def cloud_key(self) -> NodeKey:
         """The gateway's Flower key at the coordinator (created at start if missing)."""
-        keys = self.work_dir / CLOUD_DIR / "keys"
-        return NodeKey(keys / CLOUD_KEY, keys / f"{CLOUD_KEY}.pub")
+        return cloud_key(self.work_dir)
+
+    @classmethod
+    def from_config(cls, cfg: FlConfig, work_dir: Path, gateway_id: str) -> FederationConfig:
+        """The federation of ``[fl]`` (checked by :func:`gateway.config.validate_fl`) under ``work_dir``."""
+        ca, cert, key = (p.resolve() if p is not None else None for p in cfg.tls_files)
+        tls = ServerTls(ca, cert, key) if ca is not None and cert is not None and key is not None else None
+        edge = EdgeDefaults(min_nodes=cfg.min_nodes, wait_nodes_s=cfg.wait_nodes_s,
+                            holdout_npz=cfg.holdout_npz.resolve() if cfg.holdout_npz else None)
+        assert cfg.coordinator is not None, "validate_fl() requires a coordinator"
+        return cls(work_dir.resolve(), cfg.coordinator, cfg.gateway_id or gateway_id, host=cfg.host, port=cfg.port,
+                   cloud_runtime_port=cfg.cloud_runtime_port, edge=edge, restart_max_s=cfg.restart_max_s, tls=tls,
+                   coordinator_ca=cfg.coordinator_ca.resolve() if cfg.coordinator_ca else None,
+                   insecure=cfg.insecure)
 
 
 class GatewayFederation:
@@ -180,14 +207,25 @@ class GatewayFederation:
         await self.aggregator.start()
         await self.bridge.start()
         await self.supernode.start()
+        await asyncio.to_thread(self._write_state, "running")
         _LOG.info("gateway %s in the federation: edge SuperLink %s, coordinator %s", self.config.gateway_id,
                   self.edge_address, self.config.coordinator)
 
+    def _write_state(self, state: str) -> None:
+        cfg = self.config
+        write_json(cfg.work_dir / FEDERATION_FILE, {
+            "state": state, "time": time.time(), "pid": os.getpid(), "gateway-id": cfg.gateway_id,
+            "edge-superlink": self.edge_address, "coordinator": cfg.coordinator, "insecure": cfg.insecure,
+            "cloud-runtime-port": cfg.cloud_runtime_port})
+
     async def shutdown(self) -> None:
+        """Leave the coordinator first, then the bridge, then the edge SuperLink (safe after a failed start)."""
         await self.supernode.shutdown()
         await self.bridge.shutdown()
         await self.aggregator.shutdown()
+        if (self.config.work_dir / FEDERATION_FILE).exists():
+            await asyncio.to_thread(self._write_state, "stopped")
 
 
-__all__ = ["BRIDGE_DIR", "CLOUD_DIR", "CLOUD_KEY", "EDGE_DIR", "CloudBridge", "EdgeDefaults", "FederationConfig",
-           "GatewayFederation"]
+__all__ = ["BRIDGE_DIR", "CLOUD_DIR", "CLOUD_KEY", "DEFAULT_CLOUD_RUNTIME_PORT", "EDGE_DIR", "FEDERATION_FILE",
+           "CloudBridge", "EdgeDefaults", "FederationConfig", "GatewayFederation", "cloud_key"]

@@ -5,7 +5,7 @@
   SuperNode process tree (SuperNode, SuperExec, ClientApp) is SIGKILLed and its supervisor, like
   the dead device, does not restart it. The round closes at its deadline with cam-0's and cam-1's
   updates, publishes, and records cam-2 as missing.
-- Two tiers: the coordinator and two gateways, each ``python -m gateway.fl serve`` in its own
+- Two tiers: the coordinator and two gateways, each ``aiotwin-gateway start`` with FL on in its own
   process with one camera. gw-1's camera stalls its edge round; then the whole gw-1 process tree
   (daemon, edge SuperLink + ServerApp, cloud-tier SuperNode + ClientApp) is SIGKILLed. With a
   global quorum of 0.5 the round publishes with gw-0 alone and records gw-1 as missing; the next
@@ -142,10 +142,13 @@ def test_a_camera_that_dies_mid_round_leaves_a_round_completed_by_quorum(tmp_pat
 
 
 def _gateway(tmp_path, g, coordinator, env):
+    """``aiotwin-gateway start`` with FL on (router and uplink too), as a deployed gateway runs."""
     port = free_port()
-    argv = [sys.executable, "-m", "gateway.fl", "serve", "--insecure", "--work-dir", str(tmp_path / f"gw{g}"),
-            "--coordinator", coordinator, "--gateway-id", f"gw-{g}", "--port", str(port),
-            "--cloud-runtime-port", str(free_port()), "--min-nodes", "1", "--wait-nodes-s", "60"]
+    config = tmp_path / f"gw{g}.toml"
+    config.write_text(f"[fl]\ncloud-runtime-port = {free_port()}\nmin-nodes = 1\nwait-nodes-s = 60\n", encoding="utf-8")
+    argv = [sys.executable, "-c", "from gateway.cli import main; main()", "start", "--no-mdns", "--no-coap",
+            "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path / f"gw{g}"), "--node-id", f"gw-{g}",
+            "--config", str(config), "--fl-coordinator", coordinator, "--fl-insecure", "--fl-port", str(port)]
     return LoggedProcess(argv, env=env, name=f"gw-{g}"), f"127.0.0.1:{port}"
 
 
@@ -164,7 +167,7 @@ async def _two_tiers(tmp_path, env):
         await coord.start()
         gateways = [_gateway(tmp_path, g, coord.address, env) for g in range(2)]
         for proc, _ in gateways:
-            await asyncio.to_thread(proc.wait_for, "gateway federation ready", 120.0)
+            await asyncio.to_thread(proc.wait_for, "aiotwin-gateway ready", 120.0)
         cams = [_camera(gateways[g][1], tmp_path, g, env, slow=g == 1) for g in range(2)]
         for cam in cams:
             await cam.start()

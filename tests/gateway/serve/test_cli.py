@@ -132,7 +132,8 @@ def test_options_override_the_config_field_by_field():
     assert (cfg.mdns.enabled, cfg.mdns.interfaces) == (False, ())
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"], ["doctor", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"], ["doctor", "--help"], ["fl", "--help"],
+                                  ["fl", "status", "--help"]])
 def test_help_imports_no_heavy_backend_in_a_fresh_interpreter(argv):
     probe = (
         f"import sys\nsys.argv = ['aiotwin-gateway', *{argv!r}]\nfrom gateway.cli import main\n"

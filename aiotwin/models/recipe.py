@@ -56,6 +56,9 @@ class TrainConfig:
     # BatchNorm normalises with its running statistics while training (they stay put): what a
     # federated client fine-tuning on its own skewed classes needs (docs/fl.md, "BatchNorm").
     freeze_bn: bool = False
+    # Restricted softmax: the loss covers only the classes this store holds, so a federated client
+    # without, say, bicycles does not teach the shared head that nothing is a bicycle (label skew).
+    local_classes_only: bool = False
     lr: float = 3e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05

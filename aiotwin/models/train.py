@@ -186,6 +186,8 @@ class _Run:
     opt: Any
     sched: Any
     weights: torch.Tensor | None
+    present: torch.Tensor | None = None  # restricted softmax: the class indices the store holds
+    remap: torch.Tensor | None = None  # class index → position in ``present``
 
 
 def batch_size_for(n: int, configured: int) -> int:
@@ -199,7 +201,13 @@ def _epoch(net: nn.Module, data: tuple[U8, I64], run: _Run) -> tuple[float, floa
     for idx in _batches(len(y), batch_size_for(len(y), cfg.batch_size), run.rng):
         inputs, target = to_tensor(augment(x[idx], cfg, run.rng), run.spec), torch.from_numpy(y[idx])
         logits = net(inputs)
-        loss = nn.functional.cross_entropy(logits, target, weight=run.weights, label_smoothing=cfg.label_smoothing)
+        if run.present is not None and run.remap is not None:  # absent classes are not pushed down
+            weight = run.weights[run.present] if run.weights is not None else None
+            loss = nn.functional.cross_entropy(logits[:, run.present], run.remap[target], weight=weight,
+                                               label_smoothing=cfg.label_smoothing)
+        else:
+            loss = nn.functional.cross_entropy(logits, target, weight=run.weights,
+                                               label_smoothing=cfg.label_smoothing)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
@@ -224,7 +232,14 @@ def _start(net: nn.Module, data: tuple[U8, I64], cfg: TrainConfig, spec: InputSp
     total = max(cfg.epochs * per_epoch, 1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=0.15)
     classes = int(net.head.fc.out_features)
-    return _Run(cfg, spec, np.random.default_rng(seed), opt, sched, class_weights(data[1], classes, cfg.balance))
+    run = _Run(cfg, spec, np.random.default_rng(seed), opt, sched, class_weights(data[1], classes, cfg.balance))
+    held = np.unique(data[1])
+    if cfg.local_classes_only and 0 < len(held) < classes:
+        run.present = torch.from_numpy(held.astype(np.int64))
+        remap = np.zeros(classes, np.int64)
+        remap[held] = np.arange(len(held))
+        run.remap = torch.from_numpy(remap)
+    return run
 
 
 def fit(net: nn.Module, data: tuple[U8, I64], cfg: TrainConfig, spec: InputSpec, *,

@@ -7,6 +7,8 @@
 - :mod:`cloud_coordinator.fl.coordinator`: :class:`FlCoordinator`, the SuperLink + global ServerApp daemon;
 - :mod:`cloud_coordinator.fl.publisher`: :class:`Publisher`, the daemon's part that turns the runs'
   global models into bundles in the model store (:mod:`cloud_coordinator.models`);
+- :mod:`cloud_coordinator.fl.trigger`: when to start a run: drift reports, a schedule (pure; not
+  wired yet: the fleet registry will feed it the gateways' drift events);
 - :mod:`cloud_coordinator.fl.global_loop` and :mod:`~cloud_coordinator.fl.server_app` import flwr
   and are loaded only by Flower's ServerApp process (and tests).
 
@@ -26,9 +28,10 @@ from cloud_coordinator.fl.runs import (
     submit_run,
     wait_run,
 )
+from cloud_coordinator.fl.trigger import Decision, DriftReport, TriggerPolicy, decide
 
 __all__ = [
-    "DEFAULT_COORDINATOR_PORT", "PUBLISH_MODES", "Checkpoint", "CloudJob", "CloudRunDir", "FlCoordinator",
-    "PublishRequest", "Publisher", "coordinator_alive", "export_run", "find_run", "list_runs", "metrics_csv",
-    "next_version", "resume_run", "run_metrics", "submit_run", "wait_run",
+    "DEFAULT_COORDINATOR_PORT", "PUBLISH_MODES", "Checkpoint", "CloudJob", "CloudRunDir", "Decision", "DriftReport",
+    "FlCoordinator", "PublishRequest", "Publisher", "TriggerPolicy", "coordinator_alive", "decide", "export_run",
+    "find_run", "list_runs", "metrics_csv", "next_version", "resume_run", "run_metrics", "submit_run", "wait_run",
 ]

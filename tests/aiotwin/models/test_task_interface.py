@@ -184,3 +184,19 @@ def test_sgd_trains_too(toy):
     w0 = task.get_weights()
     task.train(toy, 1)
     assert any(not np.array_equal(a, b) for a, b in zip(w0, task.get_weights(), strict=True))
+
+
+def test_local_classes_only_leaves_absent_classes_alone(toy):
+    x, y = toy.arrays()
+    two = ArrayStore(x[y < 2], y[y < 2])  # a camera that only ever sees classes 0 and 1
+
+    def head_bias_change(local_only: bool) -> np.ndarray:
+        task = _task()
+        task.train_config = replace(FAST, local_classes_only=local_only, label_smoothing=0.1)
+        before = task.net.head.fc.bias.detach().numpy().copy()
+        task.train(two, 1)
+        return np.abs(task.net.head.fc.bias.detach().numpy() - before)
+
+    restricted, full = head_bias_change(True), head_bias_change(False)
+    assert restricted[2:].max() < 1e-6 < full[2:].min()  # absent classes: untouched vs pushed down
+    assert restricted[:2].min() > 1e-4  # the classes it holds still learn

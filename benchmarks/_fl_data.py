@@ -16,15 +16,15 @@ import numpy as np
 from aiotwin.models.data import concat, render
 from aiotwin.models.task import ArrayStore
 
-# Two gateways × five cameras. "campus" and "residential" (bicycles and pedestrians) hold classes
-# the starting model has never seen; "bridge"/"junction" are the renderer's unseen cameras.
+# Two gateways × five cameras, each its own road, class mix and lighting.
 GATEWAY_CAMERAS: tuple[tuple[str, ...], ...] = (
     ("avenue", "campus", "downtown", "highway@dusk", "industrial"),
-    ("residential", "rural", "bridge", "junction", "avenue@night"),
+    ("residential", "rural", "bridge", "highway", "avenue@night"),
 )
 CAMERAS: tuple[str, ...] = tuple(c for group in GATEWAY_CAMERAS for c in group)
-SEED_CAMERA = "highway"  # the starting model saw only this camera (cars, trucks, motorcycles)
-UNSEEN_PROBE = "campus"  # a camera whose scenes (and classes) the starting model never saw
+# The starting model saw only this camera: every class, but one road, one perspective, one look.
+SEED_CAMERA = "junction"
+UNSEEN_PROBE = "campus"  # a camera whose scenes the starting model never saw
 TRAIN_SEEDS = tuple(range(200, 212))  # disjoint from the model recipe's training and holdout seeds
 HOLDOUT_SEEDS = (9101, 9102)
 

@@ -102,3 +102,32 @@ def test_qos_routing_quick(tmp_path):
     rates = doc["overhead"]["rates"]
     assert {"direct", "router"} <= set(rates["1000"]["paths"])
     assert {"latency_ms", "added_ms", "cpu_ms_per_request"} <= rates["1000"]["paths"]["router"].keys()
+
+
+@pytest.mark.slow
+def test_fl_robustness_quick(tmp_path):
+    doc = run_quick("fl_robustness", tmp_path)
+    assert list(doc["runs"]) == doc["params"]["attacks"] == ["none", "absent", "label-flip", "sign-flip", "noise"]
+    for per_rule in doc["runs"].values():
+        assert list(per_rule) == doc["params"]["rules"]
+        for run in per_rule.values():
+            assert len(run["accuracy"]) == doc["params"]["rounds"] + 1
+            assert {"round", "accuracy", "clip_bound", "clipped", "not_selected", "malicious_used"} <= \
+                run["rounds"][0].keys()
+    assert {"attack", "rule", "final", "drop_vs_rule_no_attack", "drop_vs_fedavg_no_attack"} <= \
+        doc["summary"][0].keys()
+    assert (tmp_path / "out" / "fl_robustness.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_hfl_quick(tmp_path):
+    pytest.importorskip("flwr")
+    doc = run_quick("hfl", tmp_path, timeout=540)
+    assert set(doc["results"]) == {"flat", "hfl-2"}
+    for result in doc["results"].values():
+        assert {"final_accuracy", "probe_accuracy", "wan_bytes", "edge_bytes", "wall_s", "per_round",
+                "camera_rss_peak_mb"} <= result.keys()
+        assert result["wan_bytes"] > 0 and len(result["camera_rss_peak_mb"]) == 4
+        assert {"round", "accuracy", "wan_bytes", "edge_bytes", "round_s"} <= result["per_round"][0].keys()
+    assert doc["results"]["flat"]["edge_bytes"] == 0 < doc["results"]["hfl-2"]["edge_bytes"]

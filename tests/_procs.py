@@ -59,4 +59,13 @@ class LoggedProcess:
                 stream.close()
 
 
-__all__ = ["READY_TIMEOUT_S", "STOP_TIMEOUT_S", "LoggedProcess"]
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting for its parent to reap it, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+__all__ = ["READY_TIMEOUT_S", "STOP_TIMEOUT_S", "LoggedProcess", "process_alive"]

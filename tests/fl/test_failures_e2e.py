@@ -34,7 +34,7 @@ from aiotwin.models import load_task
 from aiotwin.retry import Backoff
 from cloud_coordinator.fl import CloudJob, CloudRunDir, FlCoordinator
 from gateway.fl import EdgeAggregator, EdgeAggregatorConfig
-from tests._procs import LoggedProcess
+from tests._procs import LoggedProcess, process_alive
 from tests.fl.conftest import TINY, free_port, needs_flower, toy_npz
 
 pytestmark = [pytest.mark.slow, needs_flower, pytest.mark.timeout(300)]
@@ -74,12 +74,6 @@ def _kill(pids):
             os.kill(pid, signal.SIGKILL)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # -- edge tier ----------------------------------------------------------------------------------------
@@ -134,7 +128,7 @@ def test_a_camera_that_dies_mid_round_leaves_a_round_completed_by_quorum(tmp_pat
     assert rec["missing"] == [dead] and not rec["rejected"] and not rec["late"]
     assert rec["close_reason"] == "deadline" and rec["num_examples"] == 400
     assert result.status["state"] == "done"
-    leftovers = [p for p in pids + killed if _alive(p)]
+    leftovers = [p for p in pids + killed if process_alive(p)]
     assert not leftovers, leftovers
 
 
@@ -210,5 +204,5 @@ def test_a_gateway_that_dies_mid_global_round_is_missing_and_the_next_round_work
     metrics = CloudRunDir(result.path).read_metrics()
     assert metrics[0]["gateways_missing"] == 1 and metrics[0]["gateways_accepted"] == 1
     assert [m["version_out"] for m in metrics] == ["4", "5"]
-    leftovers = [p for p in pids + killed if _alive(p)]
+    leftovers = [p for p in pids + killed if process_alive(p)]
     assert not leftovers, leftovers

@@ -29,7 +29,7 @@ from aiotwin.flower.supernode import SuperNodeSupervisor
 from aiotwin.models import load_task
 from cloud_coordinator.fl import CloudJob, FlCoordinator
 from gateway.cli import app
-from tests._procs import LoggedProcess
+from tests._procs import LoggedProcess, process_alive
 from tests.fl.conftest import TINY, free_port, needs_flower, toy_npz
 
 pytestmark = [pytest.mark.slow, needs_flower, pytest.mark.timeout(300)]
@@ -49,12 +49,6 @@ def _gateway(tmp_path, coordinator, edge_port, env):
     return LoggedProcess(argv, env=env, name="gateway")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _get(url: str) -> str:
@@ -135,7 +129,7 @@ def test_the_gateway_daemon_runs_a_global_round_and_stops_its_flower_processes(t
     assert out["rc"] == 0, out["log"]
     assert "aiotwin-gateway stopped" in out["log"]
     assert len(out["tree"]) >= 6, out["tree"]  # daemon, SuperLink, SuperExec, ServerApp, SuperNode, SuperExec
-    leftovers = [p for p in out["tree"] if _alive(p)]
+    leftovers = [p for p in out["tree"] if process_alive(p)]
     assert not leftovers, leftovers
     state = json.loads((tmp_path / "gw" / "fl" / "federation.json").read_text())
     assert state["state"] == "stopped"

@@ -29,6 +29,7 @@ from aiotwin.models import ArrayStore, load_task
 from aiotwin.models.data import toy_store
 from cloud_coordinator.fl import CloudJob, CloudRunDir, FlCoordinator, export_run
 from gateway.fl import EdgeDefaults, FederationConfig, GatewayFederation
+from tests._procs import process_alive
 from tests.fl.conftest import TINY, TOY_SIZE, flat, free_port, needs_flower
 
 pytestmark = [pytest.mark.slow, needs_flower, pytest.mark.timeout(420)]
@@ -148,13 +149,5 @@ def test_two_tier_federation_improves_the_global_model(tmp_path, flower_env):
     print(f"HFL e2e: accuracy {before:.3f} -> {after:.3f}; rounds "
           f"{[round(r['duration_s'], 1) for r in result.rounds]} s")
 
-    leftovers = [p for p in pids if _alive(p)]
+    leftovers = [p for p in pids if process_alive(p)]
     assert not leftovers, leftovers
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

@@ -19,6 +19,7 @@ from aiotwin.bundle import MANIFEST, default_bundle_dir
 from aiotwin.flower import ClientTrainError, descendants
 from aiotwin.retry import Backoff
 from device_runtime.fl import SuperNodeSupervisor
+from tests._procs import process_alive
 from tests.fl.conftest import free_port, needs_flower
 
 UP_TIMEOUT_S = 60.0
@@ -31,12 +32,6 @@ async def _until(pred, timeout=UP_TIMEOUT_S):
         await asyncio.sleep(0.2)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @needs_flower
@@ -62,7 +57,7 @@ def test_a_dead_supernode_is_restarted_with_backoff_and_stopped_with_its_tree(tm
             await node.shutdown()
 
     first, second, tree = asyncio.run(main())
-    assert not _alive(first) and not _alive(second) and not any(_alive(p) for p in tree)
+    assert not process_alive(first) and not process_alive(second) and not any(process_alive(p) for p in tree)
     config = tomllib.loads((tmp_path / "fl" / "node-config.toml").read_text())
     assert config == {"node-name": "cam-1", "samples-npz": "/nonexistent.npz"}
     assert (tmp_path / "fl" / "supernode.log").stat().st_size > 0

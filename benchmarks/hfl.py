@@ -117,8 +117,9 @@ def prepare(work: Path, groups: Sequence[Sequence[str]], samples: int) -> Prepar
     seed_task = load_task(TASK, arch="edge", seed=0)
     seed_task.train(seed_store(SEED_SAMPLES if samples >= 200 else samples * 2), SEED_EPOCHS)
     probe = data[UNSEEN_PROBE].holdout if UNSEEN_PROBE in data else data[names[-1]].holdout
-    return Prepared(cameras, holdout_npz, seed_task.get_weights(), probe, holdout, {n: data[n].holdout for n in names},
-                    {n: class_mix(data[n].train) for n in names})
+    return Prepared(cameras=cameras, holdout_npz=holdout_npz, initial=seed_task.get_weights(), probe=probe,
+                    holdout=holdout, holdouts={n: data[n].holdout for n in names},
+                    mixes={n: class_mix(data[n].train) for n in names})
 
 
 def accuracy(weights: Weights, store: ArrayStore) -> float:

@@ -111,10 +111,11 @@ def test_fl_robustness_quick(tmp_path):
     for per_rule in doc["runs"].values():
         assert list(per_rule) == doc["params"]["rules"]
         for run in per_rule.values():
-            assert len(run["accuracy"]) == doc["params"]["rounds"] + 1
-            assert {"round", "accuracy", "clip_bound", "clipped", "not_selected", "malicious_used"} <= \
-                run["rounds"][0].keys()
-    assert {"attack", "rule", "final", "drop_vs_rule_no_attack", "drop_vs_fedavg_no_attack"} <= \
+            assert len(run["accuracy"]) == len(run["balanced"]) == doc["params"]["rounds"] + 1
+            assert {"final", "last_mean", "balanced_last_mean"} <= run.keys()
+            assert {"round", "accuracy", "balanced_accuracy", "clip_bound", "clipped", "not_selected",
+                    "malicious_used"} <= run["rounds"][0].keys()
+    assert {"attack", "rule", "final", "last_mean", "drop_vs_rule_no_attack", "drop_vs_fedavg_no_attack"} <= \
         doc["summary"][0].keys()
     assert (tmp_path / "out" / "fl_robustness.png").stat().st_size > 0
 

@@ -112,10 +112,10 @@ def test_fl_robustness_quick(tmp_path):
         assert list(per_rule) == doc["params"]["rules"]
         for run in per_rule.values():
             assert len(run["accuracy"]) == len(run["balanced"]) == doc["params"]["rounds"] + 1
-            assert {"final", "last_mean", "balanced_last_mean"} <= run.keys()
+            assert {"final", "accuracy_last_mean", "balanced_last_mean"} <= run.keys()
             assert {"round", "accuracy", "balanced_accuracy", "clip_bound", "clipped", "not_selected",
                     "malicious_used"} <= run["rounds"][0].keys()
-    assert {"attack", "rule", "final", "last_mean", "drop_vs_rule_no_attack", "drop_vs_fedavg_no_attack"} <= \
+    assert {"attack", "rule", "final", "balanced_last_mean", "drop_vs_rule_no_attack", "drop_vs_fedavg_no_attack"} <= \
         doc["summary"][0].keys()
     assert (tmp_path / "out" / "fl_robustness.png").stat().st_size > 0
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -28,4 +31,12 @@ def assert_all_lists_public_names(name: str) -> None:
         assert hasattr(mod, n), n
 
 
-__all__ = ["assert_all_lists_public_names", "defined_public_names"]
+def modules_loaded_after(code: str, modules: Sequence[str], *, timeout_s: float = 120) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has in ``sys.modules`` after running ``code``."""
+    probe = f"{code}\nimport sys\nprint('LOADED:' + ','.join(m for m in {tuple(modules)!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=timeout_s, check=True)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("LOADED:"))
+    return [m for m in line.removeprefix("LOADED:").split(",") if m]
+
+
+__all__ = ["assert_all_lists_public_names", "defined_public_names", "modules_loaded_after"]

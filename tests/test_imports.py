@@ -4,20 +4,18 @@ and every package's ``__all__`` matches what it defines."""
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 
 import pytest
+
+from tests._package import modules_loaded_after
 
 HEAVY = ("torch", "onnxruntime", "cv2", "flwr", "ai_edge_litert", "tflite_runtime", "litert_torch", "onnx")
 ROLES = ("aiotwin", "device_runtime", "gateway", "hw_profiles")
 
 
 def _heavy_after(code: str) -> list[str]:
-    probe = code + f"\nimport sys\nprint('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
-    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("HEAVY:"))
-    return [m for m in line.removeprefix("HEAVY:").split(",") if m]
+    return modules_loaded_after(code, HEAVY)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -52,6 +52,10 @@ class Registration:
     node_id: int | None = None
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the ``register-node``/``register-gateway`` commands print (``note``: why it is not live yet)."""
+        return {"name": self.name, "stored": str(self.public_key), "node-id": self.node_id, "note": self.error}
+
 
 def _check_name(name: str) -> str:
     if not _NAME.match(name):

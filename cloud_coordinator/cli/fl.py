@@ -233,7 +233,7 @@ def fl_register_gateway(
         from aiotwin.flower.auth import authorize_node
 
         reg = authorize_node(work_dir.resolve(), public_key, name=name, live=not offline)
-        _emit({"name": reg.name, "stored": str(reg.public_key), "node-id": reg.node_id, "note": reg.error})
+        _emit(reg.to_dict())
         return 0
 
     guarded(body)

@@ -41,7 +41,7 @@ def register_node(host_dir: Path, public_key: Path, *, name: str | None = None,
         reg = authorize_node(host_dir.resolve(), public_key, name=name, live=not offline)
     except (PkiError, NodeRegistrationError, ValueError) as exc:
         raise NodeKeyRejected(f"{public_key}: {exc}") from exc
-    return {"name": reg.name, "stored": str(reg.public_key), "node-id": reg.node_id, "note": reg.error}
+    return reg.to_dict()
 
 
 def node_key(work_dir: Path) -> Path:

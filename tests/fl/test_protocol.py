@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import tomllib
 
 import numpy as np
@@ -14,6 +13,7 @@ from aiotwin.flower.local import local_train
 from aiotwin.flower.protocol import task_allowed
 from aiotwin.flower.samples import load_samples
 from aiotwin.models import load_task
+from tests._package import modules_loaded_after
 from tests.fl.conftest import TINY, toy_npz
 
 
@@ -100,9 +100,4 @@ def test_samples_from_npz_and_the_newest_n(tmp_path):
 
 
 def test_importing_the_plumbing_stays_light():
-    import subprocess
-
-    code = ("import aiotwin.flower, gateway.fl, device_runtime.fl, sys; "
-            "print(','.join(m for m in ('flwr', 'torch', 'cv2') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert out.stdout.strip() == ""
+    assert modules_loaded_after("import aiotwin.flower, gateway.fl, device_runtime.fl", ("flwr", "torch", "cv2")) == []

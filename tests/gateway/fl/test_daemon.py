@@ -20,6 +20,7 @@ from gateway.config import FlConfig
 from gateway.daemon import FlOptions, GatewayNode
 from gateway.router.config import RouterConfig
 from gateway.router.http_config import HttpConfig, RouterMdnsConfig
+from tests._package import modules_loaded_after
 from tests.fl.conftest import needs_flower
 
 pytestmark = needs_flower
@@ -66,10 +67,5 @@ def test_start_exits_with_the_fl_code_and_the_reason(tmp_path):
 
 
 def test_without_fl_the_daemon_and_cli_import_nothing_of_flower():
-    import subprocess
-    import sys
-
-    probe = ("import sys, gateway.daemon, gateway.cli\n"
-             "print(','.join(m for m in ('gateway.fl', 'aiotwin.flower', 'flwr', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == ""
+    flower = ("gateway.fl", "aiotwin.flower", "flwr", "torch")
+    assert modules_loaded_after("import gateway.daemon, gateway.cli", flower) == []

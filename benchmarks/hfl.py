@@ -45,6 +45,7 @@ import numpy as np
 from _common import ROOT, Run, Target, base_parser, console, print_table, tree_rss_mb
 from _fl_data import GATEWAY_CAMERAS, SEED_CAMERA, UNSEEN_PROBE, camera_data, class_mix, pooled_holdout, seed_store
 
+from aiotwin.fl import RULES, AggregationConfig
 from aiotwin.flower import EdgeJob
 from aiotwin.flower.host import AggregatorHost, HostConfig
 from aiotwin.flower.job import save_weights
@@ -74,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> Any:
     parser.add_argument("--local-rounds", default="1,2,4", help="comma-separated L values (default 1,2,4)")
     parser.add_argument("--samples", type=int, default=300, help="training crops per camera (default 300)")
     parser.add_argument("--epochs", type=int, default=2, help="local epochs per edge round (default 2)")
-    parser.add_argument("--rule", default="fedavg", help="aggregation rule at every tier (default fedavg)")
+    parser.add_argument("--rule", default="fedavg", choices=RULES, help="aggregation rule at every tier")
     parser.add_argument("--only", default="", help="comma-separated configurations to run (flat,hfl-1,…)")
     parser.add_argument("--keep", action="store_true", help="keep the work dirs (logs of every process)")
     args = parser.parse_args(argv)
@@ -241,7 +242,7 @@ async def run_flat(work: Path, prep: Prepared, args: Any, env: dict[str, str]) -
     host = EdgeAggregator(HostConfig(work / "cloud", port=free_port(), insecure=True), env=env)
     job = EdgeJob(task=TASK, base_version="1", rounds=args.rounds, epochs=args.epochs, task_kwargs=_kwargs(),
                   seed=0, min_nodes=len(cams), wait_nodes_s=WAIT_NODES_S, deadline_s=EDGE_DEADLINE_S,
-                  aggregation=_aggregation(args.rule), holdout_npz=prep.holdout_npz)
+                  aggregation=AggregationConfig(rule=args.rule), holdout_npz=prep.holdout_npz)
     async with LinkEmulator(seed=1) as emu:
         try:
             await host.start()
@@ -263,7 +264,7 @@ async def run_hfl(work: Path, prep: Prepared, args: Any, env: dict[str, str],
     job = CloudJob(task=TASK, base_version="1", rounds=rounds, local_rounds=local_rounds, epochs=args.epochs,
                    task_kwargs=_kwargs(), seed=0, min_nodes=len(prep.cameras), wait_nodes_s=WAIT_NODES_S,
                    deadline_s=bridge_s + 60.0, bridge_timeout_s=bridge_s, edge_deadline_s=EDGE_DEADLINE_S,
-                   aggregation=_aggregation(args.rule), edge_aggregation=_aggregation(args.rule),
+                   aggregation=AggregationConfig(rule=args.rule), edge_aggregation=AggregationConfig(rule=args.rule),
                    holdout_npz=prep.holdout_npz)
     gateways: list[GatewayFederation] = []
     async with LinkEmulator(seed=1) as emu:
@@ -301,12 +302,6 @@ async def _stop(nodes: Sequence[SuperNodeSupervisor], shutdowns: Sequence[Any]) 
 
 def _kwargs() -> dict[str, Any]:
     return {"arch": "edge", "train": dict(TRAIN)}
-
-
-def _aggregation(rule: str) -> Any:
-    from aiotwin.fl import AggregationConfig
-
-    return AggregationConfig(rule=rule)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- report
